@@ -1,0 +1,61 @@
+/* The backend interface: one ops table per backend (one file each, in the LXC storage manner), and
+ * a name -> ops registry. Adding a backend is one file plus one registry row. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "backends/layer.h"
+#include "common/error.h"
+#include "rootfs/record.h"
+
+/* What a backend needs from the kernel, for `probe` and for clear refusals. */
+enum {
+        OVL_NEEDS_NOTHING = 0,
+        OVL_NEEDS_MOUNT = 1 << 0,     /* mounts at the rootfs (CAP_SYS_ADMIN) */
+        OVL_NEEDS_OVERLAYFS = 1 << 1, /* the overlay filesystem */
+        OVL_NEEDS_MKNOD = 1 << 2,     /* creates device nodes (CAP_MKNOD) */
+};
+
+struct ovl_assemble_request;
+
+/* Persists the record as it stands (rec in the request). A backend calls it right before it
+ * creates anything the record lists, so that an interrupted run leaves nothing `gc` cannot find. */
+typedef int (*ovl_checkpoint_fn)(const struct ovl_assemble_request *req, struct ovl_error *err);
+
+struct ovl_assemble_request {
+        const char *rootfs;        /* canonical absolute path: missing or an empty directory */
+        int rootfs_parent_fd;      /* the directory R is created in */
+        const char *rootfs_name;   /* R's last component */
+        bool rootfs_exists;        /* R is an existing empty directory */
+        const struct ovl_layer_list *layers;
+        bool read_only;
+        struct ovl_record *rec;    /* the backend adds its scratch paths and mounts here */
+        ovl_checkpoint_fn checkpoint;
+        void *checkpoint_data;
+};
+
+struct ovl_backend_ops {
+        const char *name;
+        const char *summary; /* one line for --help */
+        unsigned needs;      /* OVL_NEEDS_* */
+        size_t max_layers;   /* 1 for a single-layer backend, 0 for no limit */
+        bool can_read_only;  /* honours --read-only */
+
+        /* Builds the rootfs. On failure it must have removed everything it made; the caller then
+         * removes the record. Returns 0 or -errno with err set. */
+        int (*assemble)(const struct ovl_assemble_request *req, struct ovl_error *err);
+
+        /* Removes what the record says the backend made. Used for `destroy`, and for rolling back
+         * an assemble that was interrupted at any point, so every piece may be missing. Never
+         * crosses into a mount the backend did not make. Returns 0 or -errno with err set. */
+        int (*destroy)(const struct ovl_record *rec, struct ovl_error *err);
+};
+
+extern const struct ovl_backend_ops ovl_backend_copy;
+
+/* Returns the ops of the backend called name, or NULL. */
+const struct ovl_backend_ops *ovl_backend_find(const char *name);
+
+/* The registry in display order, NULL-terminated. */
+extern const struct ovl_backend_ops *const ovl_backends[];

@@ -1,0 +1,439 @@
+/* The copy backend: the merged tree written once into a plain directory.
+ *
+ * The merge walker decides every name once, top layer first, so each surviving entry is copied
+ * exactly once and nothing is ever written through a symlink: every entry is created fresh, with
+ * O_EXCL/mkdirat/symlinkat/mknodat, in a directory fd this backend created itself. The tree is
+ * built in a scratch directory beside R (same filesystem) and renamed into place at the end, so R
+ * either does not exist or is complete. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backends/backend.h"
+#include "backends/copy_data.h"
+#include "backends/copy_meta.h"
+#include "backends/merge.h"
+#include "common/fsutil.h"
+#include "common/macro.h"
+#include "rootfs/mounttable.h"
+
+#define SCRATCH_SUFFIX ".ovlbackend-tmp"
+
+/* The first copy of each multiply-linked inode, so its other names become hard links again. */
+struct link_entry {
+        size_t layer;
+        dev_t dev;
+        ino_t ino;
+        char *path; /* relative to the rootfs */
+        struct link_entry *next;
+};
+
+struct copy_ctx {
+        const struct ovl_layer_list *layers;
+        const char *rootfs;
+        int *dirs; /* destination directory fds; dirs[depth - 1] is the current one */
+        size_t depth, cap;
+        struct ovl_copy_accel *accel; /* per layer: each may sit on another filesystem */
+        struct link_entry *links[4096];
+};
+
+static size_t link_bucket(size_t layer, dev_t dev, ino_t ino)
+{
+        return (size_t) ((ino * 31 + dev * 7 + layer) % 4096);
+}
+
+static struct link_entry *link_find(struct copy_ctx *c, size_t layer, const struct stat *st)
+{
+        for (struct link_entry *l = c->links[link_bucket(layer, st->st_dev, st->st_ino)]; l; l = l->next)
+                if (l->layer == layer && l->dev == st->st_dev && l->ino == st->st_ino)
+                        return l;
+        return NULL;
+}
+
+static int link_remember(struct copy_ctx *c, size_t layer, const struct stat *st, const char *path)
+{
+        size_t b = link_bucket(layer, st->st_dev, st->st_ino);
+        struct link_entry *l = malloc(sizeof(*l));
+
+        if (!l || !(l->path = strdup(path))) {
+                free(l);
+                return -ENOMEM;
+        }
+        l->layer = layer;
+        l->dev = st->st_dev;
+        l->ino = st->st_ino;
+        l->next = c->links[b];
+        c->links[b] = l;
+        return 0;
+}
+
+static void links_free(struct copy_ctx *c)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(c->links); i++)
+                while (c->links[i]) {
+                        struct link_entry *next = c->links[i]->next;
+                        free(c->links[i]->path);
+                        free(c->links[i]);
+                        c->links[i] = next;
+                }
+}
+
+static int current_dir(const struct copy_ctx *c)
+{
+        return c->dirs[c->depth - 1];
+}
+
+static int fail_dst(const struct copy_ctx *c, const struct ovl_merge_entry *e, int errnum, struct ovl_error *err)
+{
+        return ovl_error_fail(err, errnum, "rootfs %s: /%s", c->rootfs, e->path);
+}
+
+static int fail_src(const struct copy_ctx *c, const struct ovl_merge_entry *e, int errnum, struct ovl_error *err)
+{
+        return ovl_error_fail(err, errnum, "layer %s: %s", c->layers->items[e->layer].path, e->path);
+}
+
+/* Makes e a hard link to the earlier copy of the same inode. */
+static int link_to_first(struct copy_ctx *c, const struct ovl_merge_entry *e, const struct link_entry *first,
+                         struct ovl_error *err)
+{
+        _cleanup_free_ char *parent = NULL, *base = NULL;
+        _cleanup_close_ int pfd = -1;
+        int r;
+
+        r = ovl_path_split(first->path, &parent, &base);
+        if (r == 0)
+                r = ovl_open_beneath(c->dirs[0], parent, O_PATH | O_DIRECTORY, 0, &pfd);
+        if (r == 0 && linkat(pfd, base, current_dir(c), e->name, 0) < 0)
+                r = -errno;
+        return r < 0 ? fail_dst(c, e, -r, err) : 0;
+}
+
+static int open_source(int dirfd, const char *name)
+{
+        /* O_NOATIME: reading must not change the layer, not even its access times. */
+        int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+
+        if (fd < 0 && errno == EPERM)
+                fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        return fd;
+}
+
+static int copy_regular(struct copy_ctx *c, const struct ovl_merge_entry *e, struct ovl_error *err)
+{
+        _cleanup_close_ int src = -1, dst = -1;
+        int r;
+
+        src = open_source(e->src_dirfd, e->name);
+        if (src < 0)
+                return fail_src(c, e, errno, err);
+        dst = openat(current_dir(c), e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (dst < 0)
+                return fail_dst(c, e, errno, err);
+        r = ovl_copy_data(src, dst, e->st, &c->accel[e->layer]);
+        if (r == -ENODATA)
+                return ovl_error_fail(err, 0, "layer %s: %s: file changed while it was copied",
+                                      c->layers->items[e->layer].path, e->path);
+        if (r < 0)
+                return fail_dst(c, e, -r, err);
+        r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = src }, &(struct ovl_node_ref){ .fd = dst }, e->st);
+        return r < 0 ? fail_dst(c, e, -r, err) : 0;
+}
+
+static int copy_symlink(struct copy_ctx *c, const struct ovl_merge_entry *e, struct ovl_error *err)
+{
+        size_t size = (size_t) e->st->st_size + 1;
+        _cleanup_free_ char *target = malloc(size + 1);
+        ssize_t n;
+
+        if (!target)
+                return fail_dst(c, e, ENOMEM, err);
+        n = readlinkat(e->src_dirfd, e->name, target, size);
+        if (n < 0)
+                return fail_src(c, e, errno, err);
+        if ((size_t) n >= size)
+                return ovl_error_fail(err, 0, "layer %s: %s: symlink changed while it was copied",
+                                      c->layers->items[e->layer].path, e->path);
+        target[n] = '\0';
+        /* The target is stored verbatim and never resolved: it is only data. */
+        if (symlinkat(target, current_dir(c), e->name) < 0)
+                return fail_dst(c, e, errno, err);
+        return 0;
+}
+
+static int copy_special(struct copy_ctx *c, const struct ovl_merge_entry *e, struct ovl_error *err)
+{
+        if (mknodat(current_dir(c), e->name, (e->st->st_mode & S_IFMT) | 0600, e->st->st_rdev) < 0)
+                return fail_dst(c, e, errno, err);
+        return 0;
+}
+
+static int visit_file(void *ctx, const struct ovl_merge_entry *e, struct ovl_error *err)
+{
+        struct copy_ctx *c = ctx;
+        bool linked = e->st->st_nlink > 1;
+        int r;
+
+        if (linked) {
+                const struct link_entry *first = link_find(c, e->layer, e->st);
+                if (first)
+                        return link_to_first(c, e, first, err);
+        }
+        if (S_ISREG(e->st->st_mode))
+                r = copy_regular(c, e, err);
+        else {
+                r = S_ISLNK(e->st->st_mode) ? copy_symlink(c, e, err) : copy_special(c, e, err);
+                if (r == 0) {
+                        r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = -1, .dirfd = e->src_dirfd, .name = e->name },
+                                              &(struct ovl_node_ref){ .fd = -1, .dirfd = current_dir(c), .name = e->name },
+                                              e->st);
+                        if (r < 0)
+                                r = fail_dst(c, e, -r, err);
+                }
+        }
+        if (r == 0 && linked && link_remember(c, e->layer, e->st, e->path) < 0)
+                r = fail_dst(c, e, ENOMEM, err);
+        return r;
+}
+
+static int visit_dir_enter(void *ctx, const struct ovl_merge_entry *e, struct ovl_error *err)
+{
+        struct copy_ctx *c = ctx;
+        int fd;
+
+        if (c->depth == c->cap) {
+                int *grown = realloc(c->dirs, (c->cap * 2) * sizeof(int));
+                if (!grown)
+                        return fail_dst(c, e, ENOMEM, err);
+                c->dirs = grown;
+                c->cap *= 2;
+        }
+        if (c->depth == 0)
+                return ovl_error_fail(err, EINVAL, "copy: walk without a root");
+        /* Created owner-only; the real mode is set after the children, so a read-only directory in
+         * the image does not stop us filling it. */
+        if (mkdirat(current_dir(c), e->name, 0700) < 0)
+                return fail_dst(c, e, errno, err);
+        fd = openat(current_dir(c), e->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return fail_dst(c, e, errno, err);
+        c->dirs[c->depth++] = fd;
+        return 0;
+}
+
+static int visit_dir_leave(void *ctx, const struct ovl_merge_entry *e, struct ovl_error *err)
+{
+        struct copy_ctx *c = ctx;
+        int fd = current_dir(c), r;
+
+        /* Directory times are set last, after every child has been written into it. */
+        r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = -1, .dirfd = e->src_dirfd, .name = e->name },
+                              &(struct ovl_node_ref){ .fd = fd }, e->st);
+        if (r < 0)
+                return fail_dst(c, e, -r, err);
+        if (c->depth > 1) {
+                close(fd);
+                c->depth--;
+        }
+        return 0;
+}
+
+/* The root is the scratch directory itself, which already exists: enter it without creating. */
+static int visit_root_or_dir(void *ctx, const struct ovl_merge_entry *e, struct ovl_error *err)
+{
+        struct copy_ctx *c = ctx;
+
+        if (*e->path == '\0' && c->depth == 1)
+                return 0;
+        return visit_dir_enter(ctx, e, err);
+}
+
+static int scratch_path(const struct ovl_assemble_request *req, char **ret)
+{
+        _cleanup_free_ char *parent = NULL, *base = NULL;
+        int r = ovl_path_split(req->rootfs, &parent, &base);
+
+        if (r < 0)
+                return r;
+        if (asprintf(ret, "%s/.%s" SCRATCH_SUFFIX, strcmp(parent, "/") == 0 ? "" : parent, base) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* Builds the merged tree into the open scratch directory. */
+static int fill_scratch(const struct ovl_assemble_request *req, int scratch_fd, struct ovl_error *err)
+{
+        struct copy_ctx c = { .layers = req->layers, .rootfs = req->rootfs, .cap = 64 };
+        struct ovl_merge_visitor v = { .ctx = &c, .file = visit_file, .dir_enter = visit_root_or_dir,
+                                       .dir_leave = visit_dir_leave };
+        int r;
+
+        c.dirs = calloc(c.cap, sizeof(int));
+        c.accel = calloc(req->layers->count, sizeof(*c.accel));
+        if (!c.dirs || !c.accel) {
+                free(c.dirs);
+                free(c.accel);
+                return ovl_error_fail(err, ENOMEM, "copy");
+        }
+        c.dirs[c.depth++] = scratch_fd;
+        r = ovl_merge_walk(req->layers, &v, err);
+        for (size_t i = 1; i < c.depth; i++)
+                close(c.dirs[i]);
+        links_free(&c);
+        free(c.dirs);
+        free(c.accel);
+        return r;
+}
+
+static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_error *err)
+{
+        _cleanup_free_ char *scratch = NULL, *scratch_base = NULL, *parent = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        mode_t old_umask;
+        int r;
+
+        r = scratch_path(req, &scratch);
+        if (r == 0)
+                r = ovl_path_split(scratch, &parent, &scratch_base);
+        if (r == 0)
+                r = ovl_strlist_append(&req->rec->scratch, scratch);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
+        r = req->checkpoint(req, err);
+        if (r < 0)
+                return r;
+        if (mkdirat(req->rootfs_parent_fd, scratch_base, 0700) < 0)
+                return ovl_error_fail(err, errno, "rootfs %s: scratch %s", req->rootfs, scratch);
+        fd = openat(req->rootfs_parent_fd, scratch_base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                r = ovl_error_fail(err, errno, "rootfs %s: scratch %s", req->rootfs, scratch);
+                goto fail;
+        }
+        req->rec->tree_dev = st.st_dev;
+        req->rec->tree_ino = st.st_ino;
+        r = req->checkpoint(req, err);
+        if (r < 0)
+                goto fail;
+        /* Modes come from the layers verbatim: the umask must not trim them. */
+        old_umask = umask(0);
+        r = fill_scratch(req, fd, err);
+        umask(old_umask);
+        if (r < 0)
+                goto fail;
+        /* Into place in one step: an existing empty R is replaced, a missing one must stay missing
+         * until now (RENAME_NOREPLACE), so a concurrent creator is never overwritten. */
+        if (req->rootfs_exists)
+                r = renameat(req->rootfs_parent_fd, scratch_base, req->rootfs_parent_fd, req->rootfs_name);
+        else
+                r = renameat2(req->rootfs_parent_fd, scratch_base, req->rootfs_parent_fd, req->rootfs_name,
+                              RENAME_NOREPLACE);
+        if (r < 0) {
+                r = ovl_error_fail(err, errno, "rootfs %s", req->rootfs);
+                goto fail;
+        }
+        /* The scratch name is gone: the tree is R now, and the record's tree identity finds it. */
+        ovl_strlist_clear(&req->rec->scratch);
+        return 0;
+fail:
+        (void) ovl_remove_tree_at(req->rootfs_parent_fd, scratch_base, "scratch", NULL);
+        return r;
+}
+
+/* Opens the parent of path and stats its last component. Returns 0, -ENOENT when either is
+ * missing (nothing to remove), or -errno. */
+static int stat_in_parent(const char *path, int *ret_pfd, char **ret_base, struct stat *ret_st)
+{
+        _cleanup_free_ char *parent = NULL, *base = NULL;
+        _cleanup_close_ int pfd = -1;
+        int r = ovl_path_split(path, &parent, &base);
+
+        if (r < 0)
+                return r;
+        pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pfd < 0 || fstatat(pfd, base, ret_st, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        *ret_pfd = TAKE_FD(pfd);
+        *ret_base = TAKE_PTR(base);
+        return 0;
+}
+
+static bool is_built_tree(const struct ovl_record *rec, const struct stat *st)
+{
+        return S_ISDIR(st->st_mode) && rec->tree_ino != 0 && st->st_dev == rec->tree_dev &&
+               st->st_ino == rec->tree_ino;
+}
+
+/* Removes the scratch directory: its name is ours, and until the tree identity is recorded the
+ * directory at that name can only be the one we were about to make. */
+static int remove_scratch(const struct ovl_record *rec, const char *path, struct ovl_error *err)
+{
+        _cleanup_free_ char *base = NULL;
+        _cleanup_close_ int pfd = -1;
+        struct stat st;
+        int r = stat_in_parent(path, &pfd, &base, &st);
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return ovl_error_fail(err, -r, "scratch %s", path);
+        if (rec->tree_ino != 0 && !is_built_tree(rec, &st))
+                return ovl_error_fail(err, 0, "scratch %s: not the tree ovlbackend built; left alone", path);
+        return ovl_remove_tree_at(pfd, base, path, err);
+}
+
+/* Removes R when it is the tree this record built. An interrupted assemble may never have renamed
+ * its tree into place: then whatever is at R (a caller's empty directory) is not ours and stays. */
+static int remove_rootfs(const struct ovl_record *rec, struct ovl_error *err)
+{
+        _cleanup_free_ char *base = NULL;
+        _cleanup_close_ int pfd = -1;
+        struct stat st;
+        bool below;
+        int r = stat_in_parent(rec->rootfs, &pfd, &base, &st);
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s", rec->rootfs);
+        if (!is_built_tree(rec, &st)) {
+                if (rec->state == OVL_RECORD_ASSEMBLING)
+                        return 0;
+                return ovl_error_fail(err, 0, "rootfs %s: not the tree ovlbackend built (replaced since?); left alone",
+                                      rec->rootfs);
+        }
+        /* Refuse before deleting anything: a mount below R belongs to someone else, and deleting
+         * around it would leave a half-removed rootfs. */
+        r = ovl_mounttable_has_mount_below(rec->rootfs, &below);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s: reading the mount table", rec->rootfs);
+        if (below)
+                return ovl_error_fail(err, EBUSY, "rootfs %s: something is mounted on or below it; unmount it first",
+                                      rec->rootfs);
+        return ovl_remove_tree_at(pfd, base, rec->rootfs, err);
+}
+
+static int copy_destroy(const struct ovl_record *rec, struct ovl_error *err)
+{
+        int r = 0;
+
+        for (size_t i = 0; i < rec->scratch.count && r == 0; i++)
+                r = remove_scratch(rec, rec->scratch.items[i], err);
+        return r < 0 ? r : remove_rootfs(rec, err);
+}
+
+const struct ovl_backend_ops ovl_backend_copy = {
+        .name = "copy",
+        .summary = "copy the merged layers into a plain directory (works everywhere)",
+        .needs = OVL_NEEDS_MKNOD,
+        .max_layers = 0,
+        .assemble = copy_assemble,
+        .destroy = copy_destroy,
+};

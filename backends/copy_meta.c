@@ -1,0 +1,143 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "backends/copy_meta.h"
+#include "backends/whiteout.h"
+#include "common/fsutil.h"
+#include "common/macro.h"
+
+static ssize_t ref_listxattr(const struct ovl_node_ref *ref, const char *path, char *buf, size_t size)
+{
+        return ref->fd >= 0 ? flistxattr(ref->fd, buf, size) : llistxattr(path, buf, size);
+}
+
+static ssize_t ref_getxattr(const struct ovl_node_ref *ref, const char *path, const char *key, void *buf,
+                            size_t size)
+{
+        return ref->fd >= 0 ? fgetxattr(ref->fd, key, buf, size) : lgetxattr(path, key, buf, size);
+}
+
+static int ref_setxattr(const struct ovl_node_ref *ref, const char *path, const char *key, const void *val,
+                        size_t size)
+{
+        return ref->fd >= 0 ? fsetxattr(ref->fd, key, val, size, 0) : lsetxattr(path, key, val, size, 0);
+}
+
+/* Lists src's xattr names into a new buffer. */
+static int list_names(const struct ovl_node_ref *src, const char *path, char **ret, size_t *ret_len)
+{
+        char small[512];
+        ssize_t n = ref_listxattr(src, path, small, sizeof(small));
+
+        if (n == 0 || (n < 0 && (errno == ENOTSUP || errno == ENODATA))) {
+                *ret_len = 0;
+                *ret = NULL;
+                return 0;
+        }
+        if (n > 0) {
+                *ret = malloc((size_t) n);
+                if (!*ret)
+                        return -ENOMEM;
+                memcpy(*ret, small, (size_t) n);
+                *ret_len = (size_t) n;
+                return 0;
+        }
+        if (errno != ERANGE)
+                return -errno;
+        for (;;) {
+                _cleanup_free_ char *buf = NULL;
+                n = ref_listxattr(src, path, NULL, 0);
+                if (n < 0)
+                        return -errno;
+                buf = malloc((size_t) n + 1);
+                if (!buf)
+                        return -ENOMEM;
+                n = ref_listxattr(src, path, buf, (size_t) n + 1);
+                if (n >= 0) {
+                        *ret = TAKE_PTR(buf);
+                        *ret_len = (size_t) n;
+                        return 0;
+                }
+                if (errno != ERANGE)
+                        return -errno;
+        }
+}
+
+static int copy_one_xattr(const struct ovl_node_ref *src, const char *spath, const struct ovl_node_ref *dst,
+                          const char *dpath, const char *key)
+{
+        char small[256];
+        _cleanup_free_ char *big = NULL;
+        void *val = small;
+        ssize_t n = ref_getxattr(src, spath, key, small, sizeof(small));
+
+        if (n < 0 && errno == ERANGE) {
+                n = ref_getxattr(src, spath, key, NULL, 0);
+                if (n >= 0 && !(big = malloc((size_t) n + 1)))
+                        return -ENOMEM;
+                if (n >= 0)
+                        n = ref_getxattr(src, spath, key, big, (size_t) n + 1);
+                val = big;
+        }
+        if (n < 0)
+                return errno == ENODATA ? 0 : -errno;
+        if (ref_setxattr(dst, dpath, key, val, (size_t) n) < 0)
+                return -errno;
+        return 0;
+}
+
+static int copy_xattrs(const struct ovl_node_ref *src, const struct ovl_node_ref *dst)
+{
+        char spath[OVL_FD_PATH_MAX], dpath[OVL_FD_PATH_MAX];
+        _cleanup_free_ char *names = NULL;
+        size_t len = 0;
+        int r;
+
+        if (src->fd < 0 && (r = ovl_fd_path(spath, sizeof(spath), src->dirfd, src->name)) < 0)
+                return r;
+        if (dst->fd < 0 && (r = ovl_fd_path(dpath, sizeof(dpath), dst->dirfd, dst->name)) < 0)
+                return r;
+        r = list_names(src, spath, &names, &len);
+        if (r < 0)
+                return r;
+        for (size_t off = 0; off < len; off += strlen(names + off) + 1) {
+                if (ovl_xattr_is_overlay_private(names + off))
+                        continue;
+                r = copy_one_xattr(src, spath, dst, dpath, names + off);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct stat *st)
+{
+        const struct timespec times[2] = { st->st_atim, st->st_mtim };
+        bool is_link = S_ISLNK(st->st_mode);
+        int r;
+
+        /* New entries are ours; skip the chown when that is already the right owner. */
+        if (st->st_uid != geteuid() || st->st_gid != getegid()) {
+                r = dst->fd >= 0 ? fchown(dst->fd, st->st_uid, st->st_gid)
+                                 : fchownat(dst->dirfd, dst->name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+                if (r < 0)
+                        return -errno;
+        }
+        r = copy_xattrs(src, dst);
+        if (r < 0)
+                return r;
+        if (!is_link) {
+                r = dst->fd >= 0 ? fchmod(dst->fd, st->st_mode & 07777)
+                                 : fchmodat(dst->dirfd, dst->name, st->st_mode & 07777, 0);
+                if (r < 0)
+                        return -errno;
+        }
+        r = dst->fd >= 0 ? futimens(dst->fd, times)
+                         : utimensat(dst->dirfd, dst->name, times, AT_SYMLINK_NOFOLLOW);
+        return r < 0 ? -errno : 0;
+}

@@ -1,0 +1,19 @@
+/* Copying an entry's metadata: owner, mode (setuid, setgid and sticky included), xattrs (POSIX ACLs
+ * and security.capability included, overlayfs' own bookkeeping excluded) and times. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+/* Names an entry for the metadata calls: by fd when one is open (regular files, directories), or
+ * by its directory and name (symlinks, devices, fifos, sockets), never following a symlink. */
+struct ovl_node_ref {
+        int fd;          /* -1 when the entry is named by dirfd + name */
+        int dirfd;
+        const char *name;
+};
+
+/* Gives dst the owner, xattrs, mode and times of st/src, in the order that keeps them all: chown
+ * first (it clears setuid bits and file capabilities), then xattrs, then the mode, then times.
+ * Returns 0 or -errno. */
+int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct stat *st);

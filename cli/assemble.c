@@ -1,0 +1,186 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backends/backend.h"
+#include "cli/cli.h"
+#include "common/json.h"
+#include "common/macro.h"
+#include "rootfs/lifecycle.h"
+
+#define LAYERS_FROM_MAX (64u << 20)
+
+enum {
+        OPT_ROOTFS = OVL_OPT_FIRST_COMMAND_OPTION,
+        OPT_BACKEND,
+        OPT_READ_ONLY,
+        OPT_LAYERS_FROM,
+};
+
+static void print_help(void)
+{
+        printf("Usage: ovlbackend assemble --backend=NAME --rootfs=DIR [OPTION...] LAYER...\n"
+               "       ovlbackend assemble --backend=NAME --rootfs=DIR --layers-from=FILE\n"
+               "Build a rootfs at DIR from layer directories given bottom first.\n\n"
+               "DIR must not exist or be an empty directory. On success it is complete; on\n"
+               "failure nothing is left behind. Layers are only ever read.\n\n"
+               "Backends:\n");
+        for (const struct ovl_backend_ops *const *b = ovl_backends; *b; b++)
+                printf("  %-10s %s\n", (*b)->name, (*b)->summary);
+        printf("\nOptions:\n"
+               "  -b, --backend=NAME     the backend to use\n"
+               "  -r, --rootfs=DIR       where the rootfs appears\n"
+               "      --layers-from=FILE read layer paths from FILE, one a line ('-': stdin)\n"
+               "      --read-only        a read-only rootfs (mount backends)\n"
+               "      --json             print the result as one JSON object on stdout\n"
+               OVL_CLI_GLOBAL_HELP "\n" OVL_CLI_EXIT_CODES_HELP);
+}
+
+int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, struct ovl_assemble_args *ret,
+                           struct ovl_error *err)
+{
+        static const struct option options[] = {
+                OVL_CLI_GLOBAL_OPTIONS,
+                { "rootfs", required_argument, NULL, 'r' },
+                { "backend", required_argument, NULL, 'b' },
+                { "read-only", no_argument, NULL, OPT_READ_ONLY },
+                { "layers-from", required_argument, NULL, OPT_LAYERS_FROM },
+                { "json", no_argument, NULL, OVL_OPT_JSON },
+                { 0 },
+        };
+        int opt;
+
+        *ret = (struct ovl_assemble_args){ 0 };
+        opterr = 0;
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "+vqhr:b:", options, NULL)) != -1) {
+                if (ovl_cli_handle_global(opt, optarg, g))
+                        continue;
+                switch (opt) {
+                case 'h':
+                        return OVL_CLI_HELP;
+                case 'r':
+                        ret->rootfs = optarg;
+                        break;
+                case 'b':
+                        ret->backend = optarg;
+                        break;
+                case OPT_READ_ONLY:
+                        ret->read_only = true;
+                        break;
+                case OPT_LAYERS_FROM:
+                        ret->layers_from = optarg;
+                        break;
+                case OVL_OPT_JSON:
+                        ret->json = true;
+                        break;
+                default:
+                        return ovl_cli_usage_error(err, "assemble", "unknown option or missing argument");
+                }
+        }
+        ret->layers = argv + optind;
+        ret->n_layers = (size_t) (argc - optind);
+        if (!ret->backend)
+                return ovl_cli_usage_error(err, "assemble", "--backend=NAME is required");
+        if (!ret->rootfs)
+                return ovl_cli_usage_error(err, "assemble", "--rootfs=DIR is required");
+        if (ret->layers_from && ret->n_layers > 0)
+                return ovl_cli_usage_error(err, "assemble", "give layers as arguments or with --layers-from, not both");
+        if (!ret->layers_from && ret->n_layers == 0)
+                return ovl_cli_usage_error(err, "assemble", "no layers given");
+        return OVL_CLI_RUN;
+}
+
+/* Reads a --layers-from file (or stdin for "-") into a new array of paths. */
+static int read_layers_from(const char *source, char ***ret, size_t *ret_count, struct ovl_error *err)
+{
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = malloc(LAYERS_FROM_MAX);
+        size_t len = 0;
+
+        if (!buf)
+                return ovl_error_fail(err, ENOMEM, "layer list %s", source);
+        fd = strcmp(source, "-") == 0 ? dup(STDIN_FILENO) : open(source, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return ovl_error_bad(err, errno, "layer list %s", source);
+        for (;;) {
+                ssize_t n = read(fd, buf + len, LAYERS_FROM_MAX - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return ovl_error_bad(err, errno, "layer list %s", source);
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len == LAYERS_FROM_MAX)
+                        return ovl_error_bad(err, EFBIG, "layer list %s", source);
+        }
+        return ovl_layer_list_parse(buf, len, source, ret, ret_count, err);
+}
+
+static void print_json(const struct ovl_assemble_result *res)
+{
+        struct ovl_json j;
+
+        ovl_json_init(&j, stdout);
+        ovl_json_object_begin(&j, NULL);
+        ovl_json_string(&j, "rootfs", res->rec.rootfs);
+        ovl_json_string(&j, "backend", res->rec.backend);
+        ovl_json_int(&j, "layers", (int64_t) res->rec.layers.count);
+        ovl_json_bool(&j, "read_only", res->rec.read_only);
+        ovl_json_string(&j, "record", res->record_path);
+        ovl_json_array_begin(&j, "mounts");
+        for (size_t i = 0; i < res->rec.mounts.count; i++)
+                ovl_json_string(&j, NULL, res->rec.mounts.items[i]);
+        ovl_json_array_end(&j);
+        ovl_json_array_begin(&j, "scratch");
+        for (size_t i = 0; i < res->rec.scratch.count; i++)
+                ovl_json_string(&j, NULL, res->rec.scratch.items[i]);
+        ovl_json_array_end(&j);
+        ovl_json_object_begin(&j, "timings");
+        ovl_json_double(&j, "total_ms", res->elapsed_ms);
+        ovl_json_object_end(&j);
+        ovl_json_object_end(&j);
+}
+
+int ovl_cmd_assemble(int argc, char **argv, struct ovl_cli_globals *g)
+{
+        struct ovl_error err = { 0 };
+        struct ovl_assemble_args args;
+        struct ovl_assemble_result res;
+        char **from_file = NULL;
+        int r;
+
+        r = ovl_cli_parse_assemble(argc, argv, g, &args, &err);
+        if (r == OVL_CLI_HELP) {
+                print_help();
+                return 0;
+        }
+        if (r < 0)
+                return ovl_cli_report(&err, "assemble");
+        if (args.layers_from) {
+                r = read_layers_from(args.layers_from, &from_file, &args.n_layers, &err);
+                if (r < 0)
+                        return ovl_cli_report(&err, NULL);
+                args.layers = from_file;
+        }
+        r = ovl_lifecycle_assemble(&(struct ovl_assemble_options){ .work_dir = g->work_dir, .rootfs = args.rootfs,
+                                                                   .backend = args.backend, .layers = args.layers,
+                                                                   .n_layers = args.n_layers, .read_only = args.read_only },
+                                   &res, &err);
+        ovl_strv_free(from_file);
+        if (r < 0)
+                return ovl_cli_report(&err, NULL);
+        if (args.json)
+                print_json(&res);
+        else if (g->verbosity >= 0)
+                printf("assembled %s (%s, %zu layer%s) in %.1f ms\n", res.rec.rootfs, res.rec.backend,
+                       res.rec.layers.count, res.rec.layers.count == 1 ? "" : "s", res.elapsed_ms);
+        ovl_record_clear(&res.rec);
+        return 0;
+}

@@ -1,0 +1,51 @@
+#include "config.h"
+
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "common/json.h"
+#include "rootfs/lifecycle.h"
+
+static void print_help(void)
+{
+        printf("Usage: ovlbackend destroy [--json] ROOTFS\n"
+               "Remove a rootfs that ovlbackend assembled: unmount it (detached, so it works while\n"
+               "files inside are open), remove what the backend made, and forget its record. Any\n"
+               "path ovlbackend did not assemble is refused and left alone.\n\n"
+               "Options:\n"
+               "      --json           print the result as one JSON object on stdout\n"
+               OVL_CLI_GLOBAL_HELP "\n" OVL_CLI_EXIT_CODES_HELP);
+}
+
+int ovl_cmd_destroy(int argc, char **argv, struct ovl_cli_globals *g)
+{
+        struct ovl_error err = { 0 };
+        struct ovl_record rec;
+        char **args;
+        size_t n;
+        bool json;
+        int r;
+
+        r = ovl_cli_parse_simple(argc, argv, g, 1, 1, &json, &args, &n, &err);
+        if (r == OVL_CLI_HELP) {
+                print_help();
+                return 0;
+        }
+        if (r < 0)
+                return ovl_cli_report(&err, "destroy");
+        r = ovl_lifecycle_destroy(g->work_dir, args[0], &rec, &err);
+        if (r < 0)
+                return ovl_cli_report(&err, NULL);
+        if (json) {
+                struct ovl_json j;
+                ovl_json_init(&j, stdout);
+                ovl_json_object_begin(&j, NULL);
+                ovl_json_string(&j, "rootfs", rec.rootfs);
+                ovl_json_string(&j, "backend", rec.backend);
+                ovl_json_bool(&j, "destroyed", true);
+                ovl_json_object_end(&j);
+        } else if (g->verbosity >= 0)
+                printf("destroyed %s (%s)\n", rec.rootfs, rec.backend);
+        ovl_record_clear(&rec);
+        return 0;
+}

@@ -1,0 +1,135 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli/cli.h"
+#include "common/log.h"
+#include "common/syscalls.h"
+
+struct command {
+        const char *name;
+        int (*run)(int argc, char **argv, struct ovl_cli_globals *g);
+        const char *summary;
+};
+
+static const struct command commands[] = {
+        { "assemble", ovl_cmd_assemble, "build a rootfs from layer directories" },
+        { "destroy", ovl_cmd_destroy, "remove a rootfs ovlbackend assembled" },
+        { "list", ovl_cmd_list, "show the rootfses ovlbackend assembled" },
+        { "gc", ovl_cmd_gc, "remove what interrupted runs left behind" },
+        { "probe", ovl_cmd_probe, "test what this kernel and filesystem support" },
+};
+
+static void print_help(void)
+{
+        printf("Usage: ovlbackend [OPTION...] COMMAND [ARG...]\n"
+               "Assemble a container root filesystem from image layer directories.\n\n"
+               "  ovlbackend assemble --backend=copy --rootfs=DIR [--json] LAYER...\n"
+               "  ovlbackend destroy [--json] ROOTFS\n"
+               "  ovlbackend list [--json]\n"
+               "  ovlbackend gc [--json]\n"
+               "  ovlbackend probe [--json] [DIR]\n\n"
+               "Commands:\n");
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+        printf("\nLayers are given bottom first, as in an OCI manifest.\n"
+               "'ovlbackend COMMAND --help' describes each command.\n\n"
+               "Options:\n" OVL_CLI_GLOBAL_HELP "      --version        show the version\n\n"
+               OVL_CLI_EXIT_CODES_HELP);
+}
+
+int ovl_cli_handle_global(int opt, const char *arg, struct ovl_cli_globals *g)
+{
+        switch (opt) {
+        case OVL_OPT_WORK_DIR:
+                g->work_dir = arg;
+                return 1;
+        case 'v':
+                g->verbosity = g->verbosity < 0 ? 1 : g->verbosity + 1;
+                break;
+        case 'q':
+                g->verbosity = -1;
+                break;
+        default:
+                return 0;
+        }
+        ovl_log_set_level(g->verbosity < 0 ? OVL_LOG_QUIET : (enum ovl_log_level) (g->verbosity > 2 ? 2 : g->verbosity));
+        return 1;
+}
+
+int ovl_cli_usage_error(struct ovl_error *err, const char *command, const char *what)
+{
+        return ovl_error_bad(err, 0, "%s%s%s", command ? command : "", command ? ": " : "", what);
+}
+
+int ovl_cli_report(const struct ovl_error *err, const char *command)
+{
+        fprintf(stderr, "ovlbackend: %s\n", err->msg);
+        if (err->class == OVL_ERR_BAD_INPUT && err->code == 0 && command)
+                fprintf(stderr, "Try 'ovlbackend %s --help'.\n", command);
+        return ovl_error_exit_code(err);
+}
+
+/* Raises the open-file limit to its hard maximum: the merge walker holds a directory fd per
+ * contributing layer per level, and images come with hundreds of layers. */
+static void raise_fd_limit(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+int ovl_cli_run(int argc, char **argv)
+{
+        static const struct option options[] = {
+                OVL_CLI_GLOBAL_OPTIONS,
+                { "version", no_argument, NULL, 'V' },
+                { 0 },
+        };
+        struct ovl_cli_globals g = { .work_dir = getenv("OVLBACKEND_WORK_DIR") };
+        struct ovl_error err = { 0 };
+        const char *legacy = getenv("OVLBACKEND_LEGACY_MOUNT_API");
+        int opt;
+
+        if (!g.work_dir || !*g.work_dir)
+                g.work_dir = OVL_CLI_DEFAULT_WORK_DIR;
+        if (legacy && strcmp(legacy, "1") == 0)
+                ovl_syscalls_disable_new_api();
+        raise_fd_limit();
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, "+vqhV", options, NULL)) != -1) {
+                if (ovl_cli_handle_global(opt, optarg, &g))
+                        continue;
+                if (opt == 'h') {
+                        print_help();
+                        return 0;
+                }
+                if (opt == 'V') {
+                        printf("ovlbackend %s\n", PACKAGE_VERSION);
+                        return 0;
+                }
+                ovl_cli_usage_error(&err, NULL, "unknown option or missing argument");
+                return ovl_cli_report(&err, "");
+        }
+        if (optind >= argc) {
+                ovl_cli_usage_error(&err, NULL, "no command given (assemble, destroy, list, gc, probe)");
+                fprintf(stderr, "ovlbackend: %s\nTry 'ovlbackend --help'.\n", err.msg);
+                return OVL_ERR_BAD_INPUT;
+        }
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (strcmp(argv[optind], commands[i].name) == 0) {
+                        int sub_argc = argc - optind;
+                        char **sub_argv = argv + optind;
+                        optind = 0; /* restart getopt for the subcommand */
+                        return commands[i].run(sub_argc, sub_argv, &g);
+                }
+        fprintf(stderr, "ovlbackend: %s: unknown command\nTry 'ovlbackend --help'.\n", argv[optind]);
+        return OVL_ERR_BAD_INPUT;
+}

@@ -1,0 +1,68 @@
+#include "config.h"
+
+#include <stdio.h>
+
+#include "backends/probe.h"
+#include "cli/cli.h"
+#include "common/json.h"
+
+static void print_help(void)
+{
+        printf("Usage: ovlbackend probe [--json] [DIR]\n"
+               "Test what this kernel and the filesystem under DIR (default: the work dir) support,\n"
+               "by trying each feature in a scratch directory that is removed afterwards, and say\n"
+               "which backend to use. Exit 0 when a backend can work here, 3 when none can.\n\n"
+               "Options:\n"
+               "      --json           print one JSON object on stdout\n"
+               OVL_CLI_GLOBAL_HELP "\n" OVL_CLI_EXIT_CODES_HELP);
+}
+
+static void print_json(const struct ovl_probe_result *res)
+{
+        struct ovl_json j;
+
+        ovl_json_init(&j, stdout);
+        ovl_json_object_begin(&j, NULL);
+        for (size_t i = 0; i < res->count; i++) {
+                const struct ovl_probe_feature *f = &res->features[i];
+                ovl_json_object_begin(&j, f->key);
+                ovl_json_bool(&j, "supported", f->supported);
+                ovl_json_string(&j, "how", f->how);
+                ovl_json_string(&j, "detail", f->detail);
+                ovl_json_object_end(&j);
+        }
+        ovl_json_string(&j, "recommended_backend", res->recommended_backend);
+        ovl_json_string(&j, "reason", res->reason);
+        ovl_json_object_end(&j);
+}
+
+int ovl_cmd_probe(int argc, char **argv, struct ovl_cli_globals *g)
+{
+        struct ovl_error err = { 0 };
+        struct ovl_probe_result res;
+        char **args;
+        size_t n;
+        bool json;
+        int r;
+
+        r = ovl_cli_parse_simple(argc, argv, g, 0, 1, &json, &args, &n, &err);
+        if (r == OVL_CLI_HELP) {
+                print_help();
+                return 0;
+        }
+        if (r < 0)
+                return ovl_cli_report(&err, "probe");
+        r = ovl_probe_run(n ? args[0] : g->work_dir, &res, &err);
+        if (r < 0)
+                return ovl_cli_report(&err, NULL);
+        if (json)
+                print_json(&res);
+        else {
+                for (size_t i = 0; i < res.count; i++)
+                        printf("%-16s %-3s %s%s%s\n", res.features[i].key, res.features[i].supported ? "yes" : "no",
+                               res.features[i].how, *res.features[i].detail ? ": " : "", res.features[i].detail);
+                printf("%-16s %s (%s)\n", "recommended", res.recommended_backend ? res.recommended_backend : "none",
+                       res.reason);
+        }
+        return res.recommended_backend ? 0 : OVL_ERR_UNSUPPORTED;
+}

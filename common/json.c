@@ -1,0 +1,112 @@
+#include "config.h"
+
+#include <inttypes.h>
+
+#include "common/json.h"
+
+void ovl_json_init(struct ovl_json *j, FILE *out)
+{
+        j->out = out;
+        j->depth = 0;
+        j->has_items[0] = false;
+}
+
+void ovl_json_write_escaped(FILE *out, const char *s)
+{
+        const unsigned char *p = (const unsigned char *) s;
+
+        fputc('"', out);
+        for (; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        fprintf(out, "\\%c", *p);
+                else if (*p == '\n')
+                        fputs("\\n", out);
+                else if (*p == '\t')
+                        fputs("\\t", out);
+                else if (*p < 0x20 || *p >= 0x7f)
+                        /* Paths are bytes, not UTF-8: escape every non-ASCII byte so that any
+                         * parser accepts the output and the bytes can be recovered. */
+                        fprintf(out, "\\u%04x", *p);
+                else
+                        fputc(*p, out);
+        }
+        fputc('"', out);
+}
+
+/* Writes the separator and the key that come before every item. */
+static void item_prefix(struct ovl_json *j, const char *key)
+{
+        if (j->depth > 0 && j->has_items[j->depth])
+                fputc(',', j->out);
+        if (j->depth > 0)
+                j->has_items[j->depth] = true;
+        if (key) {
+                ovl_json_write_escaped(j->out, key);
+                fputc(':', j->out);
+        }
+}
+
+static void open_container(struct ovl_json *j, const char *key, char bracket)
+{
+        item_prefix(j, key);
+        fputc(bracket, j->out);
+        if (j->depth + 1 < OVL_JSON_MAX_DEPTH)
+                j->depth++;
+        j->has_items[j->depth] = false;
+}
+
+static void close_container(struct ovl_json *j, char bracket)
+{
+        fputc(bracket, j->out);
+        if (j->depth > 0)
+                j->depth--;
+        if (j->depth == 0)
+                fputc('\n', j->out);
+}
+
+void ovl_json_object_begin(struct ovl_json *j, const char *key)
+{
+        open_container(j, key, '{');
+}
+
+void ovl_json_object_end(struct ovl_json *j)
+{
+        close_container(j, '}');
+}
+
+void ovl_json_array_begin(struct ovl_json *j, const char *key)
+{
+        open_container(j, key, '[');
+}
+
+void ovl_json_array_end(struct ovl_json *j)
+{
+        close_container(j, ']');
+}
+
+void ovl_json_string(struct ovl_json *j, const char *key, const char *value)
+{
+        item_prefix(j, key);
+        if (value)
+                ovl_json_write_escaped(j->out, value);
+        else
+                fputs("null", j->out);
+}
+
+void ovl_json_int(struct ovl_json *j, const char *key, int64_t value)
+{
+        item_prefix(j, key);
+        fprintf(j->out, "%" PRId64, value);
+}
+
+void ovl_json_bool(struct ovl_json *j, const char *key, bool value)
+{
+        item_prefix(j, key);
+        fputs(value ? "true" : "false", j->out);
+}
+
+void ovl_json_double(struct ovl_json *j, const char *key, double value)
+{
+        item_prefix(j, key);
+        fprintf(j->out, "%.3f", value);
+}

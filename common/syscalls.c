@@ -1,0 +1,72 @@
+#include "config.h"
+
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/syscalls.h"
+
+static bool new_api_disabled;
+
+void ovl_syscalls_disable_new_api(void)
+{
+        new_api_disabled = true;
+}
+
+bool ovl_syscalls_new_api_disabled(void)
+{
+        return new_api_disabled;
+}
+
+/* Evaluates to -1/ENOSYS when the new API is switched off, like a kernel that lacks the call. */
+#define NEW_API_GUARD()                   \
+        do {                              \
+                if (new_api_disabled) {   \
+                        errno = ENOSYS;   \
+                        return -1;        \
+                }                         \
+        } while (0)
+
+int ovl_openat2(int dirfd, const char *path, const struct open_how *how, size_t size)
+{
+        NEW_API_GUARD();
+        return (int) syscall(SYS_openat2, dirfd, path, how, size);
+}
+
+int ovl_fsopen(const char *fsname, unsigned int flags)
+{
+        NEW_API_GUARD();
+        return (int) syscall(SYS_fsopen, fsname, flags);
+}
+
+int ovl_fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux)
+{
+        NEW_API_GUARD();
+        return (int) syscall(SYS_fsconfig, fd, cmd, key, value, aux);
+}
+
+int ovl_fsmount(int fd, unsigned int flags, unsigned int attr_flags)
+{
+        NEW_API_GUARD();
+        return (int) syscall(SYS_fsmount, fd, flags, attr_flags);
+}
+
+int ovl_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
+                   unsigned int flags)
+{
+        NEW_API_GUARD();
+        return (int) syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags);
+}
+
+int ovl_open_tree(int dirfd, const char *path, unsigned int flags)
+{
+        NEW_API_GUARD();
+        return (int) syscall(SYS_open_tree, dirfd, path, flags);
+}
+
+int ovl_mount_setattr(int dirfd, const char *path, unsigned int flags, struct mount_attr *attr,
+                      size_t size)
+{
+        NEW_API_GUARD();
+        return (int) syscall(SYS_mount_setattr, dirfd, path, flags, attr, size);
+}

@@ -1,0 +1,57 @@
+/* Wrappers for the new mount API and openat2. They behave like libc calls (return -1 and set errno)
+ * so they read like the syscalls they stand for. Where libc lacks a call they issue the raw syscall;
+ * when the new API is switched off (for testing the legacy paths) they fail with ENOSYS, exactly as
+ * a kernel without the call would. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/mount.h>
+#include <sys/types.h>
+
+#ifdef HAVE_LINUX_OPENAT2_H
+#include <linux/openat2.h>
+#endif
+
+#ifndef HAVE_STRUCT_OPEN_HOW
+struct open_how {
+        uint64_t flags;
+        uint64_t mode;
+        uint64_t resolve;
+};
+#endif
+#ifndef RESOLVE_NO_XDEV
+#define RESOLVE_NO_XDEV 0x01
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_NO_SYMLINKS 0x04
+#define RESOLVE_BENEATH 0x08
+#define RESOLVE_IN_ROOT 0x10
+#endif
+
+#ifndef HAVE_STRUCT_MOUNT_ATTR
+struct mount_attr {
+        uint64_t attr_set;
+        uint64_t attr_clr;
+        uint64_t propagation;
+        uint64_t userns_fd;
+};
+#endif
+
+/* Switches the new mount API and openat2 off for this process: every wrapper below then fails with
+ * ENOSYS. Called once at start-up when OVLBACKEND_LEGACY_MOUNT_API=1, so tests can force the
+ * fallbacks on a kernel that has the new calls. */
+void ovl_syscalls_disable_new_api(void);
+
+/* Returns whether the new API was switched off by ovl_syscalls_disable_new_api(). */
+bool ovl_syscalls_new_api_disabled(void);
+
+int ovl_openat2(int dirfd, const char *path, const struct open_how *how, size_t size);
+int ovl_fsopen(const char *fsname, unsigned int flags);
+int ovl_fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux);
+int ovl_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
+int ovl_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
+                   unsigned int flags);
+int ovl_open_tree(int dirfd, const char *path, unsigned int flags);
+int ovl_mount_setattr(int dirfd, const char *path, unsigned int flags, struct mount_attr *attr,
+                      size_t size);

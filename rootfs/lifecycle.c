@@ -1,0 +1,557 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fsutil.h"
+#include "common/macro.h"
+#include "rootfs/lifecycle.h"
+#include "rootfs/mounttable.h"
+#include "rootfs/workdir.h"
+
+/* Everything one assemble holds, released in one place. */
+struct assembly {
+        struct ovl_workdir wd;
+        struct ovl_layer_list layers;
+        char *rootfs;        /* canonical */
+        char *parent, *name;
+        int parent_fd;
+        int lock_fd;
+        char id[OVL_RECORD_ID_LEN + 1];
+        bool rootfs_exists;
+};
+
+static double now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
+}
+
+static void assembly_release(struct assembly *a, bool remove_lock)
+{
+        ovl_workdir_unlock(&a->wd, a->id, a->lock_fd, remove_lock);
+        ovl_workdir_close(&a->wd);
+        ovl_layer_list_clear(&a->layers);
+        if (a->parent_fd >= 0)
+                close(a->parent_fd);
+        free(a->rootfs);
+        free(a->parent);
+        free(a->name);
+}
+
+static int backend_names(char *buf, size_t size)
+{
+        size_t len = 0;
+
+        buf[0] = '\0';
+        for (const struct ovl_backend_ops *const *b = ovl_backends; *b; b++)
+                len += (size_t) snprintf(buf + len, len < size ? size - len : 0, "%s%s",
+                                         b == ovl_backends ? "" : ", ", (*b)->name);
+        return 0;
+}
+
+static int validate_backend(const struct ovl_assemble_options *opt, const struct ovl_backend_ops **ret,
+                            struct ovl_error *err)
+{
+        char names[256];
+
+        *ret = opt->backend ? ovl_backend_find(opt->backend) : NULL;
+        if (!*ret) {
+                backend_names(names, sizeof(names));
+                if (!opt->backend)
+                        return ovl_error_bad(err, 0, "no backend given (--backend=%s)", names);
+                return ovl_error_bad(err, 0, "backend %s: unknown backend (known: %s)", opt->backend, names);
+        }
+        if (opt->n_layers == 0)
+                return ovl_error_bad(err, 0, "no layers given");
+        if (opt->read_only && !(*ret)->can_read_only)
+                return ovl_error_bad(err, 0, "backend %s: --read-only is not supported (its rootfs is a plain directory)",
+                                     (*ret)->name);
+        if ((*ret)->max_layers && opt->n_layers > (*ret)->max_layers)
+                return ovl_error_bad(err, 0, "backend %s: takes at most %zu layer%s, %zu given", (*ret)->name,
+                                     (*ret)->max_layers, (*ret)->max_layers == 1 ? "" : "s", opt->n_layers);
+        return 0;
+}
+
+/* Resolves R's parent and checks R is not inside a layer. */
+static int resolve_rootfs(struct assembly *a, const char *given, struct ovl_error *err)
+{
+        int r;
+
+        r = ovl_path_canonical_parent(given, &a->rootfs);
+        if (r == -EINVAL)
+                return ovl_error_bad(err, 0, "rootfs %s: not a usable rootfs path", given);
+        if (r < 0)
+                return ovl_error_bad(err, -r, "rootfs %s: parent directory", given);
+        r = ovl_path_split(a->rootfs, &a->parent, &a->name);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s", given);
+        {
+                ssize_t i = ovl_layer_list_find_containing(&a->layers, a->rootfs);
+                if (i >= 0)
+                        return ovl_error_bad(err, 0, "rootfs %s: lies inside layer %s; layers are never written",
+                                             given, a->layers.items[i].path);
+        }
+        a->parent_fd = open(a->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (a->parent_fd < 0)
+                return ovl_error_bad(err, errno, "rootfs %s: parent directory", given);
+        return 0;
+}
+
+/* Checks, under the lock, that R is missing or an empty directory. */
+static int check_rootfs_free(struct assembly *a, const char *given, struct ovl_error *err)
+{
+        struct stat st;
+        int r;
+
+        if (fstatat(a->parent_fd, a->name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno != ENOENT)
+                        return ovl_error_fail(err, errno, "rootfs %s", given);
+                a->rootfs_exists = false;
+                return 0;
+        }
+        if (!S_ISDIR(st.st_mode))
+                return ovl_error_bad(err, 0, "rootfs %s: exists and is not a directory", given);
+        {
+                _cleanup_close_ int fd = openat(a->parent_fd, a->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                bool empty = false;
+                if (fd < 0 || (r = ovl_dir_is_empty(fd, &empty)) < 0)
+                        return ovl_error_fail(err, fd < 0 ? errno : -r, "rootfs %s", given);
+                if (!empty)
+                        return ovl_error_bad(err, ENOTEMPTY, "rootfs %s", given);
+        }
+        a->rootfs_exists = true;
+        return 0;
+}
+
+static int save_checkpoint(const struct ovl_assemble_request *req, struct ovl_error *err)
+{
+        struct assembly *a = req->checkpoint_data;
+
+        return ovl_workdir_save_record(&a->wd, a->id, req->rec, err);
+}
+
+/* Rolls back an unfinished record left by a run that died: removes what it made, then the record. */
+static int rollback_record(struct ovl_workdir *wd, const char *id, struct ovl_record *rec, struct ovl_error *err)
+{
+        const struct ovl_backend_ops *b = ovl_backend_find(rec->backend);
+        int r;
+
+        if (!b)
+                return ovl_error_fail(err, 0, "record %s/rootfs/%s: unknown backend %s", wd->path, id, rec->backend);
+        r = b->destroy(rec, err);
+        return r < 0 ? r : ovl_workdir_remove_record(wd, id, err);
+}
+
+/* Under the lock: an earlier record for R is either live (refuse) or unfinished (roll it back). */
+static int settle_previous_record(struct assembly *a, const char *given, struct ovl_error *err)
+{
+        struct ovl_record old = { 0 };
+        int r = ovl_workdir_load_record(&a->wd, a->id, &old, err);
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (strcmp(old.rootfs, a->rootfs) != 0)
+                r = ovl_error_fail(err, 0, "rootfs %s: record id collides with %s", given, old.rootfs);
+        else if (old.state == OVL_RECORD_READY)
+                r = ovl_error_bad(err, EEXIST, "rootfs %s: already assembled by ovlbackend (destroy it first)", given);
+        else
+                r = rollback_record(&a->wd, a->id, &old, err);
+        ovl_record_clear(&old);
+        return r;
+}
+
+static int fill_record(struct ovl_record *rec, const struct assembly *a, const struct ovl_backend_ops *b,
+                       bool read_only)
+{
+        rec->rootfs = strdup(a->rootfs);
+        rec->backend = strdup(b->name);
+        rec->state = OVL_RECORD_ASSEMBLING;
+        rec->created = (int64_t) time(NULL);
+        rec->pid = getpid();
+        rec->read_only = read_only;
+        if (!rec->rootfs || !rec->backend)
+                return -ENOMEM;
+        for (size_t i = 0; i < a->layers.count; i++)
+                if (ovl_strlist_append(&rec->layers, a->layers.items[i].path) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, const struct ovl_assemble_options *opt,
+                       struct ovl_record *rec, struct ovl_error *err)
+{
+        struct ovl_assemble_request req = {
+                .rootfs = a->rootfs, .rootfs_parent_fd = a->parent_fd, .rootfs_name = a->name,
+                .rootfs_exists = a->rootfs_exists, .layers = &a->layers, .read_only = opt->read_only,
+                .rec = rec, .checkpoint = save_checkpoint, .checkpoint_data = a,
+        };
+        int r;
+
+        r = fill_record(rec, a, b, opt->read_only);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s", opt->rootfs);
+        r = save_checkpoint(&req, err);
+        if (r < 0)
+                return r;
+        r = b->assemble(&req, err);
+        if (r == 0) {
+                rec->state = OVL_RECORD_READY;
+                r = save_checkpoint(&req, err);
+                if (r < 0)
+                        (void) b->destroy(rec, NULL);
+        }
+        return r;
+}
+
+int ovl_lifecycle_assemble(const struct ovl_assemble_options *opt, struct ovl_assemble_result *ret,
+                           struct ovl_error *err)
+{
+        struct assembly a = { .wd = { .fd = -1, .rootfs_fd = -1, .locks_fd = -1 }, .parent_fd = -1, .lock_fd = -1 };
+        const struct ovl_backend_ops *b;
+        double start = now_ms();
+        bool keep_lock = false;
+        int r;
+
+        *ret = (struct ovl_assemble_result){ 0 };
+        r = validate_backend(opt, &b, err);
+        for (size_t i = 0; r == 0 && i < opt->n_layers; i++)
+                r = ovl_layer_list_add(&a.layers, opt->layers[i], err);
+        if (r == 0)
+                r = resolve_rootfs(&a, opt->rootfs, err);
+        if (r < 0)
+                goto out;
+        ovl_workdir_record_id(a.rootfs, a.id);
+        r = ovl_workdir_open(opt->work_dir, true, &a.wd, err);
+        if (r < 0)
+                goto out;
+        r = ovl_workdir_lock(&a.wd, a.id, false, &a.lock_fd, err);
+        if (r == -EBUSY)
+                r = ovl_error_fail(err, EBUSY, "rootfs %s: another ovlbackend operation on it is in progress",
+                                   opt->rootfs);
+        if (r < 0)
+                goto out;
+        r = settle_previous_record(&a, opt->rootfs, err);
+        if (r == -EEXIST) {
+                keep_lock = true;
+                goto out;
+        }
+        /* Only now, with any stale tree of an interrupted run rolled back, does R's state count. */
+        if (r == 0)
+                r = check_rootfs_free(&a, opt->rootfs, err);
+        if (r == 0)
+                r = run_backend(&a, b, opt, &ret->rec, err);
+        if (r < 0) {
+                (void) ovl_workdir_remove_record(&a.wd, a.id, NULL);
+                ovl_record_clear(&ret->rec);
+                goto out;
+        }
+        keep_lock = true;
+        ret->backend = b;
+        snprintf(ret->record_path, sizeof(ret->record_path), "%s/rootfs/%s/record", a.wd.path, a.id);
+        ret->elapsed_ms = now_ms() - start;
+out:
+        assembly_release(&a, !keep_lock);
+        return r;
+}
+
+/* Locks and loads the record of a rootfs path; "not assembled by ovlbackend" when there is none. */
+static int open_record(const char *work_dir, const char *rootfs, struct ovl_workdir *wd, char id[],
+                       int *ret_lock_fd, struct ovl_record *rec, struct ovl_error *err)
+{
+        _cleanup_free_ char *canonical = NULL;
+        int r;
+
+        r = ovl_path_canonical_parent(rootfs, &canonical);
+        if (r < 0)
+                return ovl_error_fail(err, 0, "rootfs %s: not assembled by ovlbackend", rootfs);
+        r = ovl_workdir_open(work_dir, false, wd, err);
+        if (r == -ENOENT)
+                return ovl_error_fail(err, 0, "rootfs %s: not assembled by ovlbackend", rootfs);
+        if (r < 0)
+                return r;
+        ovl_workdir_record_id(canonical, id);
+        r = ovl_workdir_lock(wd, id, true, ret_lock_fd, err);
+        if (r < 0)
+                return r;
+        r = ovl_workdir_load_record(wd, id, rec, err);
+        if (r == 0 && strcmp(rec->rootfs, canonical) != 0) {
+                ovl_record_clear(rec);
+                r = -ENOENT;
+        }
+        if (r == -ENOENT) {
+                ovl_workdir_unlock(wd, id, TAKE_FD(*ret_lock_fd), true);
+                return ovl_error_fail(err, 0, "rootfs %s: not assembled by ovlbackend", rootfs);
+        }
+        return r;
+}
+
+int ovl_lifecycle_destroy(const char *work_dir, const char *rootfs, struct ovl_record *ret_rec,
+                          struct ovl_error *err)
+{
+        struct ovl_workdir wd = { .fd = -1, .rootfs_fd = -1, .locks_fd = -1 };
+        struct ovl_record rec = { 0 };
+        const struct ovl_backend_ops *b;
+        char id[OVL_RECORD_ID_LEN + 1] = "";
+        int lock_fd = -1, r;
+
+        r = open_record(work_dir, rootfs, &wd, id, &lock_fd, &rec, err);
+        if (r < 0)
+                goto out;
+        b = ovl_backend_find(rec.backend);
+        if (!b) {
+                r = ovl_error_fail(err, 0, "rootfs %s: record names unknown backend %s", rootfs, rec.backend);
+                goto out;
+        }
+        /* Marked first, so a destroy that dies half-way is finished by gc, not mistaken for live. */
+        rec.state = OVL_RECORD_DESTROYING;
+        r = ovl_workdir_save_record(&wd, id, &rec, err);
+        if (r == 0)
+                r = b->destroy(&rec, err);
+        if (r == 0)
+                r = ovl_workdir_remove_record(&wd, id, err);
+out:
+        ovl_workdir_unlock(&wd, id, lock_fd, r == 0);
+        ovl_workdir_close(&wd);
+        if (r == 0)
+                *ret_rec = rec;
+        else
+                ovl_record_clear(&rec);
+        return r;
+}
+
+/* Bytes allocated below dirfd/name, not crossing into other filesystems. */
+static unsigned long long tree_bytes(int parent_fd, const char *name, dev_t dev)
+{
+        struct stat st;
+        unsigned long long total;
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int fd;
+
+        if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || (dev && st.st_dev != dev))
+                return 0;
+        total = (unsigned long long) st.st_blocks * 512;
+        if (!S_ISDIR(st.st_mode))
+                return total;
+        fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || !(d = fdopendir(fd))) {
+                if (fd >= 0)
+                        close(fd);
+                return total;
+        }
+        while ((de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                        total += tree_bytes(dirfd(d), de->d_name, st.st_dev);
+        return total;
+}
+
+static void describe(struct ovl_workdir *wd, struct ovl_rootfs_info *info)
+{
+        const struct ovl_backend_ops *b = ovl_backend_find(info->rec.backend);
+        struct stat st;
+        int lock_fd = -1;
+
+        info->presence = OVL_PRESENCE_MISSING;
+        if (ovl_workdir_lock(wd, info->id, false, &lock_fd, NULL) == -EBUSY)
+                info->presence = OVL_PRESENCE_BUSY;
+        else if (info->rec.state != OVL_RECORD_READY)
+                info->presence = OVL_PRESENCE_STALE;
+        ovl_workdir_unlock(wd, info->id, lock_fd, false);
+        (void) ovl_mounttable_is_mounted(info->rec.rootfs, &info->mounted);
+        if (info->presence == OVL_PRESENCE_MISSING) {
+                bool tree = info->rec.tree_ino && lstat(info->rec.rootfs, &st) == 0 &&
+                            st.st_ino == info->rec.tree_ino && st.st_dev == info->rec.tree_dev;
+                bool mounts = b && (b->needs & OVL_NEEDS_MOUNT);
+                if ((mounts && info->mounted) || (!mounts && tree))
+                        info->presence = OVL_PRESENCE_PRESENT;
+        }
+        for (size_t i = 0; i < info->rec.scratch.count; i++)
+                info->scratch_bytes += tree_bytes(AT_FDCWD, info->rec.scratch.items[i], 0);
+}
+
+int ovl_lifecycle_list(const char *work_dir, struct ovl_rootfs_info **ret, size_t *ret_count,
+                       struct ovl_error *err)
+{
+        struct ovl_workdir wd;
+        struct ovl_rootfs_info *infos = NULL;
+        char **ids = NULL;
+        size_t n_ids = 0, n = 0;
+        int r;
+
+        *ret = NULL;
+        *ret_count = 0;
+        r = ovl_workdir_open(work_dir, false, &wd, err);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = ovl_workdir_list_ids(&wd, &ids, &n_ids);
+        if (r < 0) {
+                ovl_workdir_close(&wd);
+                return ovl_error_fail(err, -r, "work dir %s", work_dir);
+        }
+        infos = calloc(n_ids + 1, sizeof(*infos));
+        for (size_t i = 0; infos && i < n_ids; i++) {
+                struct ovl_rootfs_info *info = &infos[n];
+                /* A record that cannot be read is gc's business (it reports it), not list's. */
+                if (ovl_workdir_load_record(&wd, ids[i], &info->rec, NULL) < 0)
+                        continue;
+                snprintf(info->id, sizeof(info->id), "%s", ids[i]);
+                describe(&wd, info);
+                n++;
+        }
+        ovl_strv_free(ids);
+        ovl_workdir_close(&wd);
+        if (!infos)
+                return ovl_error_fail(err, ENOMEM, "list");
+        *ret = infos;
+        *ret_count = n;
+        return 0;
+}
+
+void ovl_rootfs_info_free(struct ovl_rootfs_info *infos, size_t count)
+{
+        for (size_t i = 0; i < count; i++)
+                ovl_record_clear(&infos[i].rec);
+        free(infos);
+}
+
+const char *ovl_presence_name(const struct ovl_rootfs_info *info)
+{
+        switch (info->presence) {
+        case OVL_PRESENCE_PRESENT:
+                return info->mounted ? "mounted" : "present";
+        case OVL_PRESENCE_MISSING:
+                return "missing";
+        case OVL_PRESENCE_STALE:
+                return "stale";
+        default:
+                return "busy";
+        }
+}
+
+static int report_add(struct ovl_gc_report *rep, const char *what, const char *path, const char *detail, bool removed)
+{
+        struct ovl_gc_item *grown = realloc(rep->items, (rep->count + 1) * sizeof(*grown));
+
+        if (!grown)
+                return -ENOMEM;
+        rep->items = grown;
+        grown[rep->count] = (struct ovl_gc_item){ .what = strdup(what), .path = strdup(path),
+                                                  .detail = strdup(detail ? detail : ""), .removed = removed };
+        rep->count++;
+        return 0;
+}
+
+/* One record directory: roll back an unfinished record, or remove a directory without one. */
+static int gc_record(struct ovl_workdir *wd, const char *id, struct ovl_gc_report *rep)
+{
+        struct ovl_error e = { 0 };
+        struct ovl_record rec = { 0 };
+        char path[4096];
+        int lock_fd = -1, r;
+
+        snprintf(path, sizeof(path), "%s/rootfs/%s", wd->path, id);
+        r = ovl_workdir_lock(wd, id, false, &lock_fd, &e);
+        if (r == -EBUSY)
+                return 0; /* an operation holds it: not a leftover */
+        if (r < 0)
+                return report_add(rep, "record", path, e.msg, false);
+        r = ovl_workdir_load_record(wd, id, &rec, &e);
+        if (r == -ENOENT) {
+                r = ovl_workdir_remove_record(wd, id, &e);
+                report_add(rep, "record", path, r < 0 ? e.msg : "directory without a record", r == 0);
+        } else if (r < 0) {
+                report_add(rep, "record", path, e.msg, false);
+        } else if (rec.state != OVL_RECORD_READY) {
+                r = rollback_record(wd, id, &rec, &e);
+                report_add(rep, "record", path, r < 0 ? e.msg : rec.rootfs, r == 0);
+        }
+        ovl_workdir_unlock(wd, id, lock_fd, r == 0 && rec.state != OVL_RECORD_READY);
+        ovl_record_clear(&rec);
+        return 0;
+}
+
+/* Lock files of rootfses that no longer have a record (left when a run died between steps). */
+static int gc_locks(struct ovl_workdir *wd, struct ovl_gc_report *rep)
+{
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int fd = openat(wd->locks_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0 || !(d = fdopendir(fd))) {
+                if (fd >= 0)
+                        close(fd);
+                return -errno;
+        }
+        while ((de = readdir(d))) {
+                char id[OVL_RECORD_ID_LEN + 1], path[4096];
+                struct stat st;
+                int lock_fd = -1;
+
+                if (strlen(de->d_name) != OVL_RECORD_ID_LEN + 5 || strcmp(de->d_name + OVL_RECORD_ID_LEN, ".lock") != 0)
+                        continue;
+                snprintf(id, sizeof(id), "%.*s", OVL_RECORD_ID_LEN, de->d_name);
+                if (fstatat(wd->rootfs_fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                        continue;
+                if (ovl_workdir_lock(wd, id, false, &lock_fd, NULL) < 0)
+                        continue;
+                /* Re-check under the lock: an assemble may have created the record meanwhile. */
+                if (fstatat(wd->rootfs_fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                        ovl_workdir_unlock(wd, id, lock_fd, false);
+                        continue;
+                }
+                ovl_workdir_unlock(wd, id, lock_fd, true);
+                snprintf(path, sizeof(path), "%s/locks/%s", wd->path, de->d_name);
+                report_add(rep, "lock", path, "lock file without a record", true);
+        }
+        return 0;
+}
+
+int ovl_lifecycle_gc(const char *work_dir, struct ovl_gc_report *ret, struct ovl_error *err)
+{
+        struct ovl_workdir wd;
+        char **ids = NULL;
+        size_t n_ids = 0;
+        int r;
+
+        *ret = (struct ovl_gc_report){ 0 };
+        r = ovl_workdir_open(work_dir, false, &wd, err);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = ovl_workdir_list_ids(&wd, &ids, &n_ids);
+        for (size_t i = 0; r == 0 && i < n_ids; i++)
+                r = gc_record(&wd, ids[i], ret);
+        if (r == 0)
+                r = gc_locks(&wd, ret);
+        ovl_strv_free(ids);
+        ovl_workdir_close(&wd);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "gc %s", work_dir);
+        return 0;
+}
+
+void ovl_gc_report_clear(struct ovl_gc_report *report)
+{
+        for (size_t i = 0; i < report->count; i++) {
+                free(report->items[i].what);
+                free(report->items[i].path);
+                free(report->items[i].detail);
+        }
+        free(report->items);
+        *report = (struct ovl_gc_report){ 0 };
+}

@@ -1,0 +1,83 @@
+#include "config.h"
+
+#include <errno.h>
+#include <libmount.h>
+#include <string.h>
+
+#include "common/fsutil.h"
+#include "rootfs/mounttable.h"
+
+static void mnt_free_tablep(struct libmnt_table **t)
+{
+        mnt_unref_table(*t);
+}
+
+/* Loads /proc/self/mountinfo. Returns 0 or -errno. */
+static int load(struct libmnt_table **ret)
+{
+        struct libmnt_table *t = mnt_new_table();
+        int r;
+
+        if (!t)
+                return -ENOMEM;
+        r = mnt_table_parse_mtab(t, "/proc/self/mountinfo");
+        if (r < 0) {
+                mnt_unref_table(t);
+                return r;
+        }
+        *ret = t;
+        return 0;
+}
+
+/* Calls match(target) for every mount; stops and sets *ret when it returns true. */
+static int any_mount(bool (*match)(const char *target, const char *path), const char *path, bool *ret)
+{
+        struct libmnt_table *t __attribute__((cleanup(mnt_free_tablep))) = NULL;
+        struct libmnt_iter *it;
+        struct libmnt_fs *fs;
+        int r = load(&t);
+
+        if (r < 0)
+                return r;
+        it = mnt_new_iter(MNT_ITER_FORWARD);
+        if (!it)
+                return -ENOMEM;
+        *ret = false;
+        while (mnt_table_next_fs(t, it, &fs) == 0) {
+                const char *target = mnt_fs_get_target(fs);
+                if (target && match(target, path)) {
+                        *ret = true;
+                        break;
+                }
+        }
+        mnt_free_iter(it);
+        return 0;
+}
+
+static bool target_is(const char *target, const char *path)
+{
+        return strcmp(target, path) == 0;
+}
+
+static bool target_below(const char *target, const char *path)
+{
+        return ovl_path_is_below(target, path);
+}
+
+int ovl_mounttable_is_mounted(const char *path, bool *ret)
+{
+        return any_mount(target_is, path, ret);
+}
+
+int ovl_mounttable_has_mount_below(const char *path, bool *ret)
+{
+        return any_mount(target_below, path, ret);
+}
+
+int ovl_mounttable_count(void)
+{
+        struct libmnt_table *t __attribute__((cleanup(mnt_free_tablep))) = NULL;
+        int r = load(&t);
+
+        return r < 0 ? r : mnt_table_get_nents(t);
+}

@@ -1,0 +1,13 @@
+/* The real mount table of this process' namespace, read with libmount (never parsed by hand). */
+#pragma once
+
+#include <stdbool.h>
+
+/* Sets *ret to whether a mount's target is path itself. Returns 0 or -errno. */
+int ovl_mounttable_is_mounted(const char *path, bool *ret);
+
+/* Sets *ret to whether any mount's target is path or lies below it. Returns 0 or -errno. */
+int ovl_mounttable_has_mount_below(const char *path, bool *ret);
+
+/* Counts the mounts of this namespace. Returns the count or -errno. */
+int ovl_mounttable_count(void);

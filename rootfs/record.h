@@ -1,0 +1,69 @@
+/* The record of one assembled rootfs, kept under the work dir. It is what makes `destroy`, `list`
+ * and `gc` possible: ovlbackend acts only on rootfses it has a record of.
+ *
+ * Text format, one "key=value" a line after a version line; values escape '\\', newline and other
+ * control bytes as \\, \n and \xHH so that any path round-trips:
+ *   ovlbackend-record 1
+ *   rootfs=/abs/path
+ *   backend=copy
+ *   state=assembling|ready|destroying
+ *   created=<unix seconds>
+ *   pid=<pid of the assembling process>
+ *   read_only=0|1
+ *   tree=<dev>:<ino>       identity of a directory tree the backend built (copy), or 0:0
+ *   layer=/abs/path        repeated, bottom first
+ *   scratch=/abs/path      repeated: what the backend creates and destroy removes
+ *   mount=/abs/path        repeated: mounts the backend made visible on the host
+ * Unknown keys are refused: a record we cannot fully understand is not one we may act on. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+#define OVL_RECORD_VERSION_LINE "ovlbackend-record 1"
+
+enum ovl_record_state {
+        OVL_RECORD_ASSEMBLING,
+        OVL_RECORD_READY,
+        OVL_RECORD_DESTROYING,
+};
+
+struct ovl_strlist {
+        char **items;
+        size_t count;
+};
+
+struct ovl_record {
+        char *rootfs;
+        char *backend;
+        enum ovl_record_state state;
+        int64_t created;
+        int64_t pid;
+        bool read_only;
+        uint64_t tree_dev, tree_ino;
+        struct ovl_strlist layers;
+        struct ovl_strlist scratch;
+        struct ovl_strlist mounts;
+};
+
+/* Appends a copy of s. Returns 0 or -ENOMEM. */
+int ovl_strlist_append(struct ovl_strlist *l, const char *s);
+void ovl_strlist_clear(struct ovl_strlist *l);
+
+/* Serialises rec into a new NUL-terminated buffer. Returns 0 or -ENOMEM. */
+int ovl_record_format(const struct ovl_record *rec, char **ret_text, size_t *ret_len);
+
+/* Parses a record. Anything malformed (no version line, unknown key, bad escape, missing rootfs or
+ * backend, bad number) fails with a message naming `source` and the line. Returns 0 or -errno. */
+int ovl_record_parse(const char *text, size_t len, const char *source, struct ovl_record *ret,
+                     struct ovl_error *err);
+
+/* Frees everything rec owns and zeroes it. */
+void ovl_record_clear(struct ovl_record *rec);
+
+/* "assembling", "ready", "destroying". */
+const char *ovl_record_state_name(enum ovl_record_state state);

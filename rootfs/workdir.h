@@ -1,0 +1,56 @@
+/* The work dir holds ovlbackend's state:
+ *   rootfs/<id>/record   the record of one rootfs (id: a hash of its canonical path)
+ *   rootfs/<id>/...      per-rootfs scratch a backend keeps there (overlay upper and work dirs)
+ *   locks/<id>.lock      the lock that serialises every operation on that rootfs
+ * Locks are per rootfs, never for the whole tool, so unrelated rootfses are assembled in parallel. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "rootfs/record.h"
+
+#define OVL_DEFAULT_WORK_DIR "/var/lib/ovlbackend"
+#define OVL_RECORD_ID_LEN 16
+
+struct ovl_workdir {
+        char *path;
+        int fd;
+        int rootfs_fd; /* rootfs/ */
+        int locks_fd;  /* locks/ */
+};
+
+/* Opens (creating it when `create`) the work dir at path. Returns 0 or -errno; a missing work dir
+ * when !create is -ENOENT without an error message, since it just means "no records yet". */
+int ovl_workdir_open(const char *path, bool create, struct ovl_workdir *ret, struct ovl_error *err);
+
+void ovl_workdir_close(struct ovl_workdir *wd);
+
+/* Writes the record id for a canonical rootfs path (16 hex digits of a 64-bit FNV-1a hash). */
+void ovl_workdir_record_id(const char *rootfs, char ret_id[OVL_RECORD_ID_LEN + 1]);
+
+/* Takes the lock of record id. With !wait a held lock fails with -EBUSY. The lock file is
+ * re-checked after locking so that a concurrent remover cannot leave us holding a deleted file.
+ * Returns 0 and the lock fd, or -errno. */
+int ovl_workdir_lock(struct ovl_workdir *wd, const char *id, bool wait, int *ret_lock_fd,
+                     struct ovl_error *err);
+
+/* Releases a lock and, with `remove`, deletes its lock file first (while still holding it). */
+void ovl_workdir_unlock(struct ovl_workdir *wd, const char *id, int lock_fd, bool remove);
+
+/* Loads the record of id. Returns 0, -ENOENT (no record) without a message, or -errno. */
+int ovl_workdir_load_record(struct ovl_workdir *wd, const char *id, struct ovl_record *ret,
+                            struct ovl_error *err);
+
+/* Writes the record of id atomically, creating rootfs/<id>/. Returns 0 or -errno. */
+int ovl_workdir_save_record(struct ovl_workdir *wd, const char *id, const struct ovl_record *rec,
+                            struct ovl_error *err);
+
+/* Removes rootfs/<id>/ and all it holds. Returns 0 or -errno. */
+int ovl_workdir_remove_record(struct ovl_workdir *wd, const char *id, struct ovl_error *err);
+
+/* Opens rootfs/<id>/ (creating it when `create`). Returns 0 and the fd, or -errno. */
+int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd);
+
+/* Lists the ids under rootfs/ into a new NULL-terminated array. Returns 0 or -errno. */
+int ovl_workdir_list_ids(struct ovl_workdir *wd, char ***ret_ids, size_t *ret_count);

@@ -1,0 +1,96 @@
+# Shared by the integration tests: strict mode, skipping, a private mount namespace, a scratch
+# directory that is always removed, and assertions that say what went wrong.
+set -euo pipefail
+
+: "${OVLBACKEND:?set OVLBACKEND to the ovlbackend binary}"
+OVL_TESTS_SRCDIR=${OVL_TESTS_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+MANIFEST="$OVL_TESTS_SRCDIR/lib/manifest.py"
+
+# A skip is exit 77 for Automake; with OVLBACKEND_TESTS_MUST_RUN=1 (CI) it is a failure instead.
+skip() {
+        if [ "${OVLBACKEND_TESTS_MUST_RUN:-0}" = 1 ]; then
+                echo "FAIL: would skip, but OVLBACKEND_TESTS_MUST_RUN=1: $*" >&2
+                exit 1
+        fi
+        echo "SKIP: $*"
+        exit 77
+}
+
+require_root() {
+        [ "$(id -u)" = 0 ] || skip "needs root"
+}
+
+require_cmd() {
+        for c in "$@"; do
+                command -v "$c" >/dev/null 2>&1 || skip "needs $c"
+        done
+}
+
+# Re-runs the calling test inside its own private mount namespace, so no mount it makes can
+# leak onto the host, whatever happens to the test.
+enter_private_mountns() {
+        if [ -z "${OVL_TEST_IN_MOUNTNS:-}" ]; then
+                command -v unshare >/dev/null || skip "needs unshare"
+                export OVL_TEST_IN_MOUNTNS=1
+                exec unshare --mount --propagation private bash "$0" "$@"
+        fi
+}
+
+fail() {
+        echo "FAIL: $*" >&2
+        exit 1
+}
+
+TEST_TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/ovlbackend-test.XXXXXX")
+cleanup_test_tmp() {
+        # Unmount anything a failed test left, deepest first, then remove the scratch.
+        if command -v findmnt >/dev/null; then
+                findmnt -rn -o TARGET | grep "^$TEST_TMP" | sort -r | while read -r m; do umount -l "$m" || true; done
+        fi
+        rm -rf "$TEST_TMP"
+}
+trap cleanup_test_tmp EXIT
+export OVLBACKEND_WORK_DIR="$TEST_TMP/work"
+
+# run_ovl EXPECTED_EXIT ARGS...: runs ovlbackend, checks its exit code, keeps stdout in $OUT and
+# stderr in $ERR.
+run_ovl() {
+        local want=$1 got=0
+        shift
+        OUT=$("$OVLBACKEND" "$@" 2>"$TEST_TMP/stderr") || got=$?
+        ERR=$(cat "$TEST_TMP/stderr")
+        if [ "$got" != "$want" ]; then
+                fail "ovlbackend $* exited $got, expected $want; stderr: $ERR"
+        fi
+}
+
+assert_contains() {
+        case "$1" in
+        *"$2"*) ;;
+        *) fail "expected to find '$2' in: $1" ;;
+        esac
+}
+
+assert_one_line() {
+        [ "$(printf '%s\n' "$1" | grep -c .)" = 1 ] || fail "expected one line, got: $1"
+}
+
+assert_absent() {
+        [ ! -e "$1" ] && [ ! -L "$1" ] || fail "$1 exists, expected it absent"
+}
+
+assert_file_content() {
+        [ -f "$1" ] && [ ! -L "$1" ] || fail "$1 is not a regular file"
+        [ "$(cat "$1")" = "$2" ] || fail "$1 holds '$(cat "$1")', expected '$2'"
+}
+
+manifest() {
+        python3 "$MANIFEST" "$@"
+}
+
+# Nothing of ovlbackend's may remain under the work dir but empty bookkeeping directories.
+assert_workdir_clean() {
+        local left
+        left=$(find "$OVLBACKEND_WORK_DIR" -mindepth 2 2>/dev/null || true)
+        [ -z "$left" ] || fail "work dir not clean: $left"
+}
