@@ -48,7 +48,9 @@ struct ovl_backend_ops {
 
         /* Removes what the record says the backend made. Used for `destroy`, and for rolling back
          * an assemble that was interrupted at any point, so every piece may be missing. Never
-         * crosses into a mount the backend did not make. Returns 0 or -errno with err set. */
+         * crosses into a mount the backend did not make. Returns 0 or -errno with err set;
+         * -ESTALE means what the backend made is gone and something else stands in its place,
+         * which it left alone: the record is then forgotten and the caller told. */
         int (*destroy)(const struct ovl_record *rec, struct ovl_error *err);
 };
 

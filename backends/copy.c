@@ -296,7 +296,6 @@ static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_erro
 {
         _cleanup_free_ char *scratch = NULL, *scratch_base = NULL, *parent = NULL;
         _cleanup_close_ int fd = -1;
-        struct stat st;
         mode_t old_umask;
         int r;
 
@@ -313,12 +312,15 @@ static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_erro
         if (mkdirat(req->rootfs_parent_fd, scratch_base, 0700) < 0)
                 return ovl_error_fail(err, errno, "rootfs %s: scratch %s", req->rootfs, scratch);
         fd = openat(req->rootfs_parent_fd, scratch_base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 || fstat(fd, &st) < 0) {
+        if (fd < 0) {
                 r = ovl_error_fail(err, errno, "rootfs %s: scratch %s", req->rootfs, scratch);
                 goto fail;
         }
-        req->rec->tree_dev = st.st_dev;
-        req->rec->tree_ino = st.st_ino;
+        r = ovl_tree_id_get(fd, "", &req->rec->tree);
+        if (r < 0) {
+                r = ovl_error_fail(err, -r, "rootfs %s: scratch %s", req->rootfs, scratch);
+                goto fail;
+        }
         r = req->checkpoint(req, err);
         if (r < 0)
                 goto fail;
@@ -347,9 +349,9 @@ fail:
         return r;
 }
 
-/* Opens the parent of path and stats its last component. Returns 0, -ENOENT when either is
- * missing (nothing to remove), or -errno. */
-static int stat_in_parent(const char *path, int *ret_pfd, char **ret_base, struct stat *ret_st)
+/* Opens the parent of path and reads the identity of its last component. Returns 0, -ENOENT when
+ * either is missing (nothing to remove), or -errno. */
+static int identify_in_parent(const char *path, int *ret_pfd, char **ret_base, struct ovl_tree_id *ret_id)
 {
         _cleanup_free_ char *parent = NULL, *base = NULL;
         _cleanup_close_ int pfd = -1;
@@ -358,17 +360,14 @@ static int stat_in_parent(const char *path, int *ret_pfd, char **ret_base, struc
         if (r < 0)
                 return r;
         pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (pfd < 0 || fstatat(pfd, base, ret_st, AT_SYMLINK_NOFOLLOW) < 0)
+        if (pfd < 0)
                 return -errno;
+        r = ovl_tree_id_get(pfd, base, ret_id);
+        if (r < 0)
+                return r;
         *ret_pfd = TAKE_FD(pfd);
         *ret_base = TAKE_PTR(base);
         return 0;
-}
-
-static bool is_built_tree(const struct ovl_record *rec, const struct stat *st)
-{
-        return S_ISDIR(st->st_mode) && rec->tree_ino != 0 && st->st_dev == rec->tree_dev &&
-               st->st_ino == rec->tree_ino;
 }
 
 /* Removes the scratch directory: its name is ours, and until the tree identity is recorded the
@@ -377,14 +376,14 @@ static int remove_scratch(const struct ovl_record *rec, const char *path, struct
 {
         _cleanup_free_ char *base = NULL;
         _cleanup_close_ int pfd = -1;
-        struct stat st;
-        int r = stat_in_parent(path, &pfd, &base, &st);
+        struct ovl_tree_id id;
+        int r = identify_in_parent(path, &pfd, &base, &id);
 
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
                 return ovl_error_fail(err, -r, "scratch %s", path);
-        if (rec->tree_ino != 0 && !is_built_tree(rec, &st))
+        if (rec->tree.ino != 0 && !ovl_tree_id_equal(&rec->tree, &id))
                 return ovl_error_fail(err, 0, "scratch %s: not the tree ovlbackend built; left alone", path);
         return ovl_remove_tree_at(pfd, base, path, err);
 }
@@ -395,19 +394,20 @@ static int remove_rootfs(const struct ovl_record *rec, struct ovl_error *err)
 {
         _cleanup_free_ char *base = NULL;
         _cleanup_close_ int pfd = -1;
-        struct stat st;
+        struct ovl_tree_id id;
         bool below;
-        int r = stat_in_parent(rec->rootfs, &pfd, &base, &st);
+        int r = identify_in_parent(rec->rootfs, &pfd, &base, &id);
 
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s", rec->rootfs);
-        if (!is_built_tree(rec, &st)) {
+        if (!ovl_tree_id_equal(&rec->tree, &id)) {
                 if (rec->state == OVL_RECORD_ASSEMBLING)
                         return 0;
-                return ovl_error_fail(err, 0, "rootfs %s: not the tree ovlbackend built (replaced since?); left alone",
-                                      rec->rootfs);
+                ovl_error_fail(err, 0, "rootfs %s: not the tree ovlbackend built (replaced since?); left it alone",
+                               rec->rootfs);
+                return -ESTALE;
         }
         /* Refuse before deleting anything: a mount below R belongs to someone else, and deleting
          * around it would leave a half-removed rootfs. */

@@ -24,6 +24,9 @@ int ovl_layer_list_add(struct ovl_layer_list *list, const char *path, struct ovl
          * the time the caller chose it and the time we read it. */
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
+                /* O_DIRECTORY reports a final symlink as ENOTDIR: tell the two apart. */
+                if (errno == ENOTDIR && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+                        errno = ELOOP;
                 if (errno == ELOOP)
                         return ovl_error_bad(err, 0, "layer %s: is a symbolic link; give the layer directory itself", path);
                 if (errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == ENAMETOOLONG)

@@ -105,16 +105,19 @@ static void probe_copy_accel(int scratch, struct ovl_probe_result *res)
         _cleanup_close_ int b = openat(scratch, "b", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         char block[4096] = { 1 };
         loff_t in = 0, out = 0;
+        bool ok;
 
         if (a < 0 || b < 0 || write(a, block, sizeof(block)) != (ssize_t) sizeof(block)) {
                 add_errno(res, "reflink", 0, errno, "FICLONE between two files in DIR");
                 add_errno(res, "copy_file_range", 0, errno, "copy_file_range between two files in DIR");
                 return;
         }
-        add_errno(res, "reflink", ioctl(b, FICLONE, a) == 0, errno, "FICLONE between two files in DIR");
+        /* Each call is made before errno is read: argument evaluation order is unspecified. */
+        ok = ioctl(b, FICLONE, a) == 0;
+        add_errno(res, "reflink", ok, errno, "FICLONE between two files in DIR");
         (void) ftruncate(b, 0);
-        add_errno(res, "copy_file_range", copy_file_range(a, &in, b, &out, sizeof(block), 0) == (ssize_t) sizeof(block),
-                  errno, "copy_file_range between two files in DIR");
+        ok = copy_file_range(a, &in, b, &out, sizeof(block), 0) == (ssize_t) sizeof(block);
+        add_errno(res, "copy_file_range", ok, errno, "copy_file_range between two files in DIR");
 }
 
 static void probe_mount_api(int scratch, struct ovl_probe_result *res)
@@ -123,15 +126,17 @@ static void probe_mount_api(int scratch, struct ovl_probe_result *res)
         _cleanup_close_ int ctx = -1, dirfd = -1;
         char path[OVL_FD_PATH_MAX];
 
+        bool ok;
+
         dirfd = ovl_openat2(scratch, ".", &how, sizeof(how));
         add_errno(res, "openat2", dirfd >= 0, errno, "openat2(RESOLVE_BENEATH)");
         ctx = ovl_fsopen("overlay", FSOPEN_CLOEXEC);
         add_errno(res, "fsopen", ctx >= 0, errno, "fsopen(\"overlay\")");
         /* lowerdir+ is only parsed, not mounted: a kernel without it rejects the key itself. */
-        if (ctx >= 0 && ovl_fd_path(path, sizeof(path), scratch, "dtype") == 0)
-                add_errno(res, "lowerdir+", ovl_fsconfig(ctx, FSCONFIG_SET_STRING, "lowerdir+", path, 0) == 0, errno,
-                          "fsconfig(FSCONFIG_SET_STRING, \"lowerdir+\")");
-        else
+        if (ctx >= 0 && ovl_fd_path(path, sizeof(path), scratch, "dtype") == 0) {
+                ok = ovl_fsconfig(ctx, FSCONFIG_SET_STRING, "lowerdir+", path, 0) == 0;
+                add_errno(res, "lowerdir+", ok, errno, "fsconfig(FSCONFIG_SET_STRING, \"lowerdir+\")");
+        } else
                 add_errno(res, "lowerdir+", 0, ENOSYS, "needs fsopen");
 }
 

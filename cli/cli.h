@@ -53,8 +53,8 @@ int ovl_cli_handle_global(int opt, const char *arg, struct ovl_cli_globals *g);
 /* Sets the usage error for an unknown option or a missing argument seen by getopt. */
 int ovl_cli_usage_error(struct ovl_error *err, const char *command, const char *what);
 
-/* Prints err as "ovlbackend: <message>" (and a --help hint for usage errors); returns the exit
- * code it stands for. */
+/* Prints err as one line "ovlbackend: <message>", with a --help hint naming `command` for usage
+ * errors (command NULL: none); returns the exit code it stands for. */
 int ovl_cli_report(const struct ovl_error *err, const char *command);
 
 /* Each subcommand: parses its arguments (starting at argv[0] = its name) and runs. Returns the

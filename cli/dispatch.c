@@ -68,9 +68,12 @@ int ovl_cli_usage_error(struct ovl_error *err, const char *command, const char *
 
 int ovl_cli_report(const struct ovl_error *err, const char *command)
 {
-        fprintf(stderr, "ovlbackend: %s\n", err->msg);
-        if (err->class == OVL_ERR_BAD_INPUT && err->code == 0 && command)
-                fprintf(stderr, "Try 'ovlbackend %s --help'.\n", command);
+        /* One line, always: callers read the first line of stderr as the reason. */
+        if (command)
+                fprintf(stderr, "ovlbackend: %s (see 'ovlbackend %s%s--help')\n", err->msg, command,
+                        *command ? " " : "");
+        else
+                fprintf(stderr, "ovlbackend: %s\n", err->msg);
         return ovl_error_exit_code(err);
 }
 
@@ -120,8 +123,7 @@ int ovl_cli_run(int argc, char **argv)
         }
         if (optind >= argc) {
                 ovl_cli_usage_error(&err, NULL, "no command given (assemble, destroy, list, gc, probe)");
-                fprintf(stderr, "ovlbackend: %s\nTry 'ovlbackend --help'.\n", err.msg);
-                return OVL_ERR_BAD_INPUT;
+                return ovl_cli_report(&err, "");
         }
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 if (strcmp(argv[optind], commands[i].name) == 0) {
@@ -130,6 +132,6 @@ int ovl_cli_run(int argc, char **argv)
                         optind = 0; /* restart getopt for the subcommand */
                         return commands[i].run(sub_argc, sub_argv, &g);
                 }
-        fprintf(stderr, "ovlbackend: %s: unknown command\nTry 'ovlbackend --help'.\n", argv[optind]);
-        return OVL_ERR_BAD_INPUT;
+        ovl_error_bad(&err, 0, "%s: unknown command", argv[optind]);
+        return ovl_cli_report(&err, "");
 }

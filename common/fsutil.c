@@ -83,6 +83,27 @@ int ovl_fd_path(char *buf, size_t size, int dirfd, const char *name)
         return 0;
 }
 
+int ovl_tree_id_get(int dirfd, const char *name, struct ovl_tree_id *ret)
+{
+        struct statx sx;
+
+        if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH), STATX_INO | STATX_BTIME, &sx) < 0)
+                return -errno;
+        *ret = (struct ovl_tree_id){
+                .dev = ((uint64_t) sx.stx_dev_major << 32) | sx.stx_dev_minor,
+                .ino = sx.stx_ino,
+                .btime_ns = (sx.stx_mask & STATX_BTIME)
+                                    ? (uint64_t) sx.stx_btime.tv_sec * 1000000000u + sx.stx_btime.tv_nsec
+                                    : 0,
+        };
+        return 0;
+}
+
+bool ovl_tree_id_equal(const struct ovl_tree_id *a, const struct ovl_tree_id *b)
+{
+        return a->ino != 0 && a->dev == b->dev && a->ino == b->ino && a->btime_ns == b->btime_ns;
+}
+
 int ovl_is_mount_point_at(int dirfd, const char *name)
 {
         struct statx sx, parent;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -14,6 +15,20 @@
  * kernel lacks openat2). Returns 0 and the fd in ret_fd, or -errno (-ELOOP for a symlink on the
  * way, -EXDEV for an escape). */
 int ovl_open_beneath(int rootfd, const char *relpath, int flags, mode_t mode, int *ret_fd);
+
+/* Who a directory is, robustly: inode numbers alone are reused as soon as a directory is removed,
+ * so the birth time (where the filesystem records one) is part of the identity. */
+struct ovl_tree_id {
+        uint64_t dev, ino;
+        uint64_t btime_ns; /* 0 where the filesystem has no birth time */
+};
+
+/* Reads the identity of dirfd/name (AT_SYMLINK_NOFOLLOW; name "" for dirfd itself). Returns 0 or
+ * -errno. */
+int ovl_tree_id_get(int dirfd, const char *name, struct ovl_tree_id *ret);
+
+/* Returns whether a and b name the same directory; a zero identity matches nothing. */
+bool ovl_tree_id_equal(const struct ovl_tree_id *a, const struct ovl_tree_id *b);
 
 /* Room for "/proc/self/fd/N/" and one NAME_MAX component. */
 #define OVL_FD_PATH_MAX (32 + 256)

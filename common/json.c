@@ -9,6 +9,7 @@ void ovl_json_init(struct ovl_json *j, FILE *out)
         j->out = out;
         j->depth = 0;
         j->has_items[0] = false;
+        j->too_deep = false;
 }
 
 void ovl_json_write_escaped(FILE *out, const char *s)
@@ -33,9 +34,11 @@ void ovl_json_write_escaped(FILE *out, const char *s)
         fputc('"', out);
 }
 
-/* Writes the separator and the key that come before every item. */
-static void item_prefix(struct ovl_json *j, const char *key)
+/* Writes the separator and the key that come before every item; false once the writer is stopped. */
+static bool item_prefix(struct ovl_json *j, const char *key)
 {
+        if (j->too_deep)
+                return false;
         if (j->depth > 0 && j->has_items[j->depth])
                 fputc(',', j->out);
         if (j->depth > 0)
@@ -44,19 +47,25 @@ static void item_prefix(struct ovl_json *j, const char *key)
                 ovl_json_write_escaped(j->out, key);
                 fputc(':', j->out);
         }
+        return true;
 }
 
 static void open_container(struct ovl_json *j, const char *key, char bracket)
 {
-        item_prefix(j, key);
+        if (j->too_deep || j->depth + 1 >= OVL_JSON_MAX_DEPTH) {
+                j->too_deep = true;
+                return;
+        }
+        (void) item_prefix(j, key);
         fputc(bracket, j->out);
-        if (j->depth + 1 < OVL_JSON_MAX_DEPTH)
-                j->depth++;
+        j->depth++;
         j->has_items[j->depth] = false;
 }
 
 static void close_container(struct ovl_json *j, char bracket)
 {
+        if (j->too_deep)
+                return;
         fputc(bracket, j->out);
         if (j->depth > 0)
                 j->depth--;
@@ -86,7 +95,8 @@ void ovl_json_array_end(struct ovl_json *j)
 
 void ovl_json_string(struct ovl_json *j, const char *key, const char *value)
 {
-        item_prefix(j, key);
+        if (!item_prefix(j, key))
+                return;
         if (value)
                 ovl_json_write_escaped(j->out, value);
         else
@@ -95,18 +105,18 @@ void ovl_json_string(struct ovl_json *j, const char *key, const char *value)
 
 void ovl_json_int(struct ovl_json *j, const char *key, int64_t value)
 {
-        item_prefix(j, key);
-        fprintf(j->out, "%" PRId64, value);
+        if (item_prefix(j, key))
+                fprintf(j->out, "%" PRId64, value);
 }
 
 void ovl_json_bool(struct ovl_json *j, const char *key, bool value)
 {
-        item_prefix(j, key);
-        fputs(value ? "true" : "false", j->out);
+        if (item_prefix(j, key))
+                fputs(value ? "true" : "false", j->out);
 }
 
 void ovl_json_double(struct ovl_json *j, const char *key, double value)
 {
-        item_prefix(j, key);
-        fprintf(j->out, "%.3f", value);
+        if (item_prefix(j, key))
+                fprintf(j->out, "%.3f", value);
 }

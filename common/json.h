@@ -11,9 +11,12 @@ struct ovl_json {
         FILE *out;
         int depth;
         bool has_items[OVL_JSON_MAX_DEPTH];
+        bool too_deep; /* nesting past the limit was asked for: nothing more is written */
 };
 
-/* Each writer takes a key inside an object and NULL inside an array. */
+/* Containers nest at most OVL_JSON_MAX_DEPTH - 1 deep; asking for more is a programming error, after
+ * which the writer writes nothing more (and too_deep says so) rather than invalid JSON.
+ * Each writer takes a key inside an object and NULL inside an array. */
 void ovl_json_init(struct ovl_json *j, FILE *out);
 void ovl_json_object_begin(struct ovl_json *j, const char *key);
 void ovl_json_object_end(struct ovl_json *j);

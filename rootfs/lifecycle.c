@@ -149,7 +149,8 @@ static int rollback_record(struct ovl_workdir *wd, const char *id, struct ovl_re
         if (!b)
                 return ovl_error_fail(err, 0, "record %s/rootfs/%s: unknown backend %s", wd->path, id, rec->backend);
         r = b->destroy(rec, err);
-        return r < 0 ? r : ovl_workdir_remove_record(wd, id, err);
+        /* -ESTALE: what it made is gone and someone else's tree stands there; forget the record. */
+        return r < 0 && r != -ESTALE ? r : ovl_workdir_remove_record(wd, id, err);
 }
 
 /* Under the lock: an earlier record for R is either live (refuse) or unfinished (roll it back). */
@@ -165,7 +166,7 @@ static int settle_previous_record(struct assembly *a, const char *given, struct 
         if (strcmp(old.rootfs, a->rootfs) != 0)
                 r = ovl_error_fail(err, 0, "rootfs %s: record id collides with %s", given, old.rootfs);
         else if (old.state == OVL_RECORD_READY)
-                r = ovl_error_bad(err, EEXIST, "rootfs %s: already assembled by ovlbackend (destroy it first)", given);
+                r = ovl_error_bad(err, 0, "rootfs %s: already assembled by ovlbackend (destroy it first)", given);
         else
                 r = rollback_record(&a->wd, a->id, &old, err);
         ovl_record_clear(&old);
@@ -243,15 +244,16 @@ int ovl_lifecycle_assemble(const struct ovl_assemble_options *opt, struct ovl_as
         if (r < 0)
                 goto out;
         r = settle_previous_record(&a, opt->rootfs, err);
-        if (r == -EEXIST) {
+        if (r < 0) {
+                /* A record is still there (live, or one we could not roll back): its lock stays. */
                 keep_lock = true;
                 goto out;
         }
         /* Only now, with any stale tree of an interrupted run rolled back, does R's state count. */
-        if (r == 0)
-                r = check_rootfs_free(&a, opt->rootfs, err);
-        if (r == 0)
-                r = run_backend(&a, b, opt, &ret->rec, err);
+        r = check_rootfs_free(&a, opt->rootfs, err);
+        if (r < 0)
+                goto out;
+        r = run_backend(&a, b, opt, &ret->rec, err);
         if (r < 0) {
                 (void) ovl_workdir_remove_record(&a.wd, a.id, NULL);
                 ovl_record_clear(&ret->rec);
@@ -319,10 +321,14 @@ int ovl_lifecycle_destroy(const char *work_dir, const char *rootfs, struct ovl_r
         r = ovl_workdir_save_record(&wd, id, &rec, err);
         if (r == 0)
                 r = b->destroy(&rec, err);
-        if (r == 0)
-                r = ovl_workdir_remove_record(&wd, id, err);
+        if (r == 0 || r == -ESTALE) {
+                int removed = ovl_workdir_remove_record(&wd, id, err);
+                if (r == -ESTALE && removed == 0)
+                        ovl_error_append(err, "; its record is forgotten");
+                r = r ? r : removed;
+        }
 out:
-        ovl_workdir_unlock(&wd, id, lock_fd, r == 0);
+        ovl_workdir_unlock(&wd, id, lock_fd, r == 0 || r == -ESTALE);
         ovl_workdir_close(&wd);
         if (r == 0)
                 *ret_rec = rec;
@@ -360,7 +366,7 @@ static unsigned long long tree_bytes(int parent_fd, const char *name, dev_t dev)
 static void describe(struct ovl_workdir *wd, struct ovl_rootfs_info *info)
 {
         const struct ovl_backend_ops *b = ovl_backend_find(info->rec.backend);
-        struct stat st;
+        struct ovl_tree_id id;
         int lock_fd = -1;
 
         info->presence = OVL_PRESENCE_MISSING;
@@ -371,8 +377,8 @@ static void describe(struct ovl_workdir *wd, struct ovl_rootfs_info *info)
         ovl_workdir_unlock(wd, info->id, lock_fd, false);
         (void) ovl_mounttable_is_mounted(info->rec.rootfs, &info->mounted);
         if (info->presence == OVL_PRESENCE_MISSING) {
-                bool tree = info->rec.tree_ino && lstat(info->rec.rootfs, &st) == 0 &&
-                            st.st_ino == info->rec.tree_ino && st.st_dev == info->rec.tree_dev;
+                bool tree = ovl_tree_id_get(AT_FDCWD, info->rec.rootfs, &id) == 0 &&
+                            ovl_tree_id_equal(&info->rec.tree, &id);
                 bool mounts = b && (b->needs & OVL_NEEDS_MOUNT);
                 if ((mounts && info->mounted) || (!mounts && tree))
                         info->presence = OVL_PRESENCE_PRESENT;

@@ -79,7 +79,7 @@ int ovl_record_format(const struct ovl_record *rec, char **ret_text, size_t *ret
         fprintf(f, "created=%" PRId64 "\n", rec->created);
         fprintf(f, "pid=%" PRId64 "\n", rec->pid);
         fprintf(f, "read_only=%d\n", rec->read_only ? 1 : 0);
-        fprintf(f, "tree=%" PRIu64 ":%" PRIu64 "\n", rec->tree_dev, rec->tree_ino);
+        fprintf(f, "tree=%" PRIu64 ":%" PRIu64 ":%" PRIu64 "\n", rec->tree.dev, rec->tree.ino, rec->tree.btime_ns);
         put_list(f, "layer", &rec->layers);
         put_list(f, "scratch", &rec->scratch);
         put_list(f, "mount", &rec->mounts);
@@ -139,18 +139,30 @@ static int unescape(const char *s, size_t n, char **ret)
         return 0;
 }
 
-static int parse_int64(const char *s, int64_t min, int64_t *ret)
+/* Parses a plain decimal number: digits only (no sign, no space), no overflow. */
+static int parse_u64(const char *s, size_t n, uint64_t *ret)
 {
-        char *end;
-        long long v;
+        uint64_t v = 0;
 
-        errno = 0;
-        if (!*s || (*s == '-' && min >= 0))
+        if (n == 0 || n > 20)
                 return -EINVAL;
-        v = strtoll(s, &end, 10);
-        if (errno || *end || v < min)
-                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                unsigned d = (unsigned) (s[i] - '0');
+                if (d > 9 || v > (UINT64_MAX - d) / 10)
+                        return -EINVAL;
+                v = v * 10 + d;
+        }
         *ret = v;
+        return 0;
+}
+
+static int parse_int64(const char *s, int64_t *ret)
+{
+        uint64_t v;
+
+        if (parse_u64(s, strlen(s), &v) < 0 || v > INT64_MAX)
+                return -EINVAL;
+        *ret = (int64_t) v;
         return 0;
 }
 
@@ -166,36 +178,58 @@ static int parse_state(const char *s, enum ovl_record_state *ret)
 
 static int parse_tree(const char *s, struct ovl_record *rec)
 {
-        uint64_t dev, ino;
-        int n = 0;
+        uint64_t v[3];
+        const char *p = s;
 
-        if (sscanf(s, "%" SCNu64 ":%" SCNu64 "%n", &dev, &ino, &n) != 2 || s[n] != '\0' || s[0] == '-')
-                return -EINVAL;
-        rec->tree_dev = dev;
-        rec->tree_ino = ino;
+        for (size_t i = 0; i < 3; i++) {
+                const char *end = i < 2 ? strchr(p, ':') : p + strlen(p);
+                if (!end || parse_u64(p, (size_t) (end - p), &v[i]) < 0)
+                        return -EINVAL;
+                p = end + (i < 2);
+        }
+        rec->tree = (struct ovl_tree_id){ .dev = v[0], .ino = v[1], .btime_ns = v[2] };
         return 0;
 }
 
-/* Applies one decoded key/value to rec. Returns 0, -EINVAL (bad value), -ENOENT (unknown key). */
-static int apply_field(struct ovl_record *rec, const char *key, char *value)
+/* The keys that may appear once, as bits, so a repeated one is caught. */
+static const char *const single_keys[] = { "rootfs", "backend", "state", "created", "pid", "read_only", "tree" };
+
+static int list_field(struct ovl_strlist *l, const char *value)
+{
+        /* Every list holds absolute paths. */
+        return value[0] == '/' ? ovl_strlist_append(l, value) : -EINVAL;
+}
+
+/* Applies one decoded key/value to rec. Returns 0, -EINVAL (bad or repeated value), -ENOENT
+ * (unknown key). */
+static int apply_field(struct ovl_record *rec, unsigned *seen, const char *key, char *value)
 {
         int64_t v;
 
-        if (strcmp(key, "rootfs") == 0 || strcmp(key, "backend") == 0) {
-                char **slot = key[0] == 'r' ? &rec->rootfs : &rec->backend;
-                if (*slot || !*value)
+        for (size_t i = 0; i < ARRAY_SIZE(single_keys); i++)
+                if (strcmp(key, single_keys[i]) == 0) {
+                        if (*seen & (1u << i))
+                                return -EINVAL;
+                        *seen |= 1u << i;
+                }
+        if (strcmp(key, "rootfs") == 0) {
+                if (value[0] != '/')
                         return -EINVAL;
-                *slot = strdup(value);
-                return *slot ? 0 : -ENOMEM;
+                return (rec->rootfs = strdup(value)) ? 0 : -ENOMEM;
+        }
+        if (strcmp(key, "backend") == 0) {
+                if (!*value)
+                        return -EINVAL;
+                return (rec->backend = strdup(value)) ? 0 : -ENOMEM;
         }
         if (strcmp(key, "state") == 0)
                 return parse_state(value, &rec->state);
         if (strcmp(key, "created") == 0)
-                return parse_int64(value, 0, &rec->created);
+                return parse_int64(value, &rec->created);
         if (strcmp(key, "pid") == 0)
-                return parse_int64(value, 0, &rec->pid);
+                return parse_int64(value, &rec->pid);
         if (strcmp(key, "read_only") == 0) {
-                if (parse_int64(value, 0, &v) < 0 || v > 1)
+                if (parse_int64(value, &v) < 0 || v > 1)
                         return -EINVAL;
                 rec->read_only = v == 1;
                 return 0;
@@ -203,11 +237,11 @@ static int apply_field(struct ovl_record *rec, const char *key, char *value)
         if (strcmp(key, "tree") == 0)
                 return parse_tree(value, rec);
         if (strcmp(key, "layer") == 0)
-                return ovl_strlist_append(&rec->layers, value);
+                return list_field(&rec->layers, value);
         if (strcmp(key, "scratch") == 0)
-                return ovl_strlist_append(&rec->scratch, value);
+                return list_field(&rec->scratch, value);
         if (strcmp(key, "mount") == 0)
-                return ovl_strlist_append(&rec->mounts, value);
+                return list_field(&rec->mounts, value);
         return -ENOENT;
 }
 
@@ -217,6 +251,7 @@ int ovl_record_parse(const char *text, size_t len, const char *source, struct ov
         struct ovl_record rec = { 0 };
         const char *p = text, *end = text + len;
         size_t line = 0, vlen = strlen(OVL_RECORD_VERSION_LINE);
+        unsigned seen = 0;
         int r = 0;
 
         if (len < vlen + 1 || memcmp(text, OVL_RECORD_VERSION_LINE "\n", vlen + 1) != 0)
@@ -241,7 +276,7 @@ int ovl_record_parse(const char *text, size_t len, const char *source, struct ov
                 key = strndup(p, (size_t) (eq - p));
                 r = key ? unescape(eq + 1, n - (size_t) (eq - p) - 1, &value) : -ENOMEM;
                 if (r == 0)
-                        r = apply_field(&rec, key, value);
+                        r = apply_field(&rec, &seen, key, value);
                 if (r < 0) {
                         r = ovl_error_fail(err, 0, "record %s: line %zu: %s %s", source, line,
                                            r == -ENOENT ? "unknown key" : "bad value for", key ? key : "?");

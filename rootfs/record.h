@@ -10,11 +10,13 @@
  *   created=<unix seconds>
  *   pid=<pid of the assembling process>
  *   read_only=0|1
- *   tree=<dev>:<ino>       identity of a directory tree the backend built (copy), or 0:0
+ *   tree=<dev>:<ino>:<ns>  identity of a directory tree the backend built (copy), or 0:0:0;
+ *                          ns is its birth time, because inode numbers are reused at once
  *   layer=/abs/path        repeated, bottom first
  *   scratch=/abs/path      repeated: what the backend creates and destroy removes
  *   mount=/abs/path        repeated: mounts the backend made visible on the host
- * Unknown keys are refused: a record we cannot fully understand is not one we may act on. */
+ * Unknown keys, repeated single keys, signs or overflow in numbers, and relative paths are refused:
+ * a record we cannot fully understand is not one we may act on. */
 #pragma once
 
 #include <stdbool.h>
@@ -23,6 +25,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "common/fsutil.h"
 
 #define OVL_RECORD_VERSION_LINE "ovlbackend-record 1"
 
@@ -44,7 +47,7 @@ struct ovl_record {
         int64_t created;
         int64_t pid;
         bool read_only;
-        uint64_t tree_dev, tree_ino;
+        struct ovl_tree_id tree;
         struct ovl_strlist layers;
         struct ovl_strlist scratch;
         struct ovl_strlist mounts;

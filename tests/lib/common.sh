@@ -36,18 +36,25 @@ enter_private_mountns() {
         fi
 }
 
+# Says what failed and at which line of the test (the first caller outside this file).
 fail() {
-        echo "FAIL: $*" >&2
+        local i=1
+        while [ "${BASH_SOURCE[$i]:-}" = "${BASH_SOURCE[0]}" ]; do i=$((i + 1)); done
+        echo "FAIL: $* (at $(basename "${BASH_SOURCE[$i]:-?}"):${BASH_LINENO[$((i - 1))]})" >&2
         exit 1
 }
 
 TEST_TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/ovlbackend-test.XXXXXX")
 cleanup_test_tmp() {
-        # Unmount anything a failed test left, deepest first, then remove the scratch.
+        # Unmount anything a failed test left, deepest first, then remove the scratch. Nothing
+        # here may fail: under set -e a failing trap would replace the test's own exit status.
+        local m
         if command -v findmnt >/dev/null; then
-                findmnt -rn -o TARGET | grep "^$TEST_TMP" | sort -r | while read -r m; do umount -l "$m" || true; done
+                for m in $(findmnt -rn -o TARGET | grep "^$TEST_TMP" | sort -r || true); do
+                        umount -l "$m" 2>/dev/null || true
+                done
         fi
-        rm -rf "$TEST_TMP"
+        rm -rf "$TEST_TMP" || true
 }
 trap cleanup_test_tmp EXIT
 export OVLBACKEND_WORK_DIR="$TEST_TMP/work"
