@@ -134,7 +134,10 @@ static int copy_regular(struct copy_ctx *c, const struct ovl_merge_entry *e, str
         src = open_source(e->src_dirfd, e->name);
         if (src < 0)
                 return fail_src(c, e, errno, err);
-        dst = openat(current_dir(c), e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        /* Created with its final permission bits (umask is 0), so most files need no chmod; the
+         * special bits wait for ovl_copy_metadata, after the data and the owner. */
+        dst = openat(current_dir(c), e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     e->st->st_mode & 0777);
         if (dst < 0)
                 return fail_dst(c, e, errno, err);
         r = ovl_copy_data(src, dst, e->st, &c->accel[e->layer]);
@@ -143,7 +146,8 @@ static int copy_regular(struct copy_ctx *c, const struct ovl_merge_entry *e, str
                                       c->layers->items[e->layer].path, e->path);
         if (r < 0)
                 return fail_dst(c, e, -r, err);
-        r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = src }, &(struct ovl_node_ref){ .fd = dst }, e->st);
+        r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = src }, &(struct ovl_node_ref){ .fd = dst }, e->st,
+                              e->st->st_mode & 0777);
         return r < 0 ? fail_dst(c, e, -r, err) : 0;
 }
 
@@ -193,7 +197,7 @@ static int visit_file(void *ctx, const struct ovl_merge_entry *e, struct ovl_err
                 if (r == 0) {
                         r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = -1, .dirfd = e->src_dirfd, .name = e->name },
                                               &(struct ovl_node_ref){ .fd = -1, .dirfd = current_dir(c), .name = e->name },
-                                              e->st);
+                                              e->st, 0600);
                         if (r < 0)
                                 r = fail_dst(c, e, -r, err);
                 }
@@ -235,7 +239,7 @@ static int visit_dir_leave(void *ctx, const struct ovl_merge_entry *e, struct ov
 
         /* Directory times are set last, after every child has been written into it. */
         r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = -1, .dirfd = e->src_dirfd, .name = e->name },
-                              &(struct ovl_node_ref){ .fd = fd }, e->st);
+                              &(struct ovl_node_ref){ .fd = fd }, e->st, 0700);
         if (r < 0)
                 return fail_dst(c, e, -r, err);
         if (c->depth > 1) {

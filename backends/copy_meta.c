@@ -91,7 +91,8 @@ static int copy_one_xattr(const struct ovl_node_ref *src, const char *spath, con
         return 0;
 }
 
-static int copy_xattrs(const struct ovl_node_ref *src, const struct ovl_node_ref *dst)
+/* Copies src's xattrs to dst; sets *ret_acl when a POSIX ACL was among them. */
+static int copy_xattrs(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, bool *ret_acl)
 {
         char spath[OVL_FD_PATH_MAX], dpath[OVL_FD_PATH_MAX];
         _cleanup_free_ char *names = NULL;
@@ -108,6 +109,8 @@ static int copy_xattrs(const struct ovl_node_ref *src, const struct ovl_node_ref
         for (size_t off = 0; off < len; off += strlen(names + off) + 1) {
                 if (ovl_xattr_is_overlay_private(names + off))
                         continue;
+                if (strncmp(names + off, "system.posix_acl_", 17) == 0)
+                        *ret_acl = true;
                 r = copy_one_xattr(src, spath, dst, dpath, names + off);
                 if (r < 0)
                         return r;
@@ -115,23 +118,33 @@ static int copy_xattrs(const struct ovl_node_ref *src, const struct ovl_node_ref
         return 0;
 }
 
-int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct stat *st)
+int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct stat *st,
+                      mode_t created_mode)
 {
+        static uid_t euid = (uid_t) -1;
+        static gid_t egid = (gid_t) -1;
         const struct timespec times[2] = { st->st_atim, st->st_mtim };
-        bool is_link = S_ISLNK(st->st_mode);
+        bool is_link = S_ISLNK(st->st_mode), chowned = false, has_acl = false;
         int r;
 
+        if (euid == (uid_t) -1) {
+                euid = geteuid();
+                egid = getegid();
+        }
         /* New entries are ours; skip the chown when that is already the right owner. */
-        if (st->st_uid != geteuid() || st->st_gid != getegid()) {
+        if (st->st_uid != euid || st->st_gid != egid) {
                 r = dst->fd >= 0 ? fchown(dst->fd, st->st_uid, st->st_gid)
                                  : fchownat(dst->dirfd, dst->name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
                 if (r < 0)
                         return -errno;
+                chowned = true;
         }
-        r = copy_xattrs(src, dst);
+        r = copy_xattrs(src, dst, &has_acl);
         if (r < 0)
                 return r;
-        if (!is_link) {
+        /* chown clears setuid/setgid and an ACL changes the group bits: only an untouched entry
+         * created with exactly the right mode may skip the chmod. */
+        if (!is_link && (chowned || (st->st_mode & 07777) != created_mode || has_acl)) {
                 r = dst->fd >= 0 ? fchmod(dst->fd, st->st_mode & 07777)
                                  : fchmodat(dst->dirfd, dst->name, st->st_mode & 07777, 0);
                 if (r < 0)

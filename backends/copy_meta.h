@@ -15,5 +15,7 @@ struct ovl_node_ref {
 
 /* Gives dst the owner, xattrs, mode and times of st/src, in the order that keeps them all: chown
  * first (it clears setuid bits and file capabilities), then xattrs, then the mode, then times.
- * Returns 0 or -errno. */
-int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct stat *st);
+ * created_mode is the permission bits dst was created with (umask 0), so an unneeded chmod is
+ * skipped. Returns 0 or -errno. */
+int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct stat *st,
+                      mode_t created_mode);

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# On a real Debian image of four layers (tests/lib/debian-fixture.sh), the copy backend builds
+# exactly the tree umoci unpacks from the same layers packed as an OCI image, the same tree from
+# AUFS and from overlay whiteouts, and the tree the layers were made from.
+. "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
+require_root
+require_cmd umoci debootstrap python3 tar sha256sum setfattr getfattr setfacl
+. "$OVL_TESTS_SRCDIR/lib/debian-fixture.sh"
+
+rc=0
+debian_fixture "$TEST_TMP/aufs" || rc=$?
+case $rc in
+0) ;;
+2) skip "debootstrap of Debian $DEBIAN_FIXTURE_SUITE failed (no network or mirror?), no Debian fixture" ;;
+*) fail "could not build the Debian fixture (exit $rc)" ;;
+esac
+debian_fixture_overlay "$TEST_TMP/overlay" || fail "could not make the overlay form of the Debian fixture"
+FINAL=$DEBIAN_FIXTURE_FINAL
+LAYERS=(l0 l1 l2 l3)
+
+# sha256_of FILE
+sha256_of() {
+        sha256sum "$1" | cut -d' ' -f1
+}
+
+# add_blob FILE: moves FILE into the layout's blobs, named by its digest; sets DIGEST and SIZE.
+add_blob() {
+        DIGEST=sha256:$(sha256_of "$1")
+        SIZE=$(stat -c %s "$1")
+        mv "$1" "$OCI/blobs/sha256/${DIGEST#sha256:}"
+}
+
+# The four AUFS layers as an OCI image layout, by hand: uncompressed tar layers (PAX, so that
+# xattrs including security.capability and long names go in, holes kept), a config whose diff_ids
+# are the layers' digests, a manifest, an index naming it "fixture".
+OCI=$TEST_TMP/oci
+mkdir -p "$OCI/blobs/sha256"
+layer_descs=
+diff_ids=
+for l in "${LAYERS[@]}"; do
+        tar -C "$TEST_TMP/aufs/$l" -cf "$OCI/layer.tar" --format=posix \
+                --pax-option=delete=atime,delete=ctime --xattrs --xattrs-include='*' \
+                --numeric-owner --sparse --sort=name . || fail "tar of layer $l failed"
+        add_blob "$OCI/layer.tar"
+        layer_descs+="${layer_descs:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"$DIGEST\",\"size\":$SIZE}"
+        diff_ids+="${diff_ids:+,}\"$DIGEST\""
+done
+arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+printf '{"created":"2021-03-03T03:03:03Z","architecture":"%s","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
+        "$arch" "$diff_ids" >"$OCI/config.json"
+add_blob "$OCI/config.json"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[%s]}' \
+        "$DIGEST" "$SIZE" "$layer_descs" >"$OCI/manifest.json"
+add_blob "$OCI/manifest.json"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"fixture"}}]}' \
+        "$DIGEST" "$SIZE" >"$OCI/index.json"
+printf '{"imageLayoutVersion":"1.0.0"}' >"$OCI/oci-layout"
+
+start=$SECONDS
+umoci unpack --image "$OCI:fixture" "$TEST_TMP/bundle" >"$TEST_TMP/umoci.log" 2>&1 ||
+        fail "umoci unpack failed: $(tail -n 20 "$TEST_TMP/umoci.log")"
+echo "umoci unpack: $((SECONDS - start))s"
+UMOCI=$TEST_TMP/bundle/rootfs
+[ -x "$UMOCI/usr/bin/dpkg" ] || fail "umoci made no rootfs"
+
+manifest "$TEST_TMP/aufs" --dir-mtime >"$TEST_TMP/layers-aufs-before"
+manifest "$TEST_TMP/overlay" --dir-mtime >"$TEST_TMP/layers-overlay-before"
+for format in aufs overlay; do
+        start=$SECONDS
+        run_ovl 0 assemble --backend=copy --rootfs="$TEST_TMP/R-$format" "${LAYERS[@]/#/$TEST_TMP/$format/}"
+        assert_contains "$OUT" "assembled $TEST_TMP/R-$format (copy, 4 layers)"
+        echo "ovlbackend assemble ($format): $((SECONDS - start))s"
+done
+
+# No whiteout of any format and no overlayfs xattr is left in any tree.
+for r in "$TEST_TMP/R-aufs" "$TEST_TMP/R-overlay" "$UMOCI"; do
+        [ -z "$(find "$r" -name '.wh.*')" ] || fail "AUFS markers in $r: $(find "$r" -name '.wh.*')"
+        [ -z "$(find "$r" -type c -exec stat -c '%t:%T %n' {} + | grep '^0:0 ')" ] || fail "0/0 whiteouts in $r"
+        if getfattr -R -d -m 'overlay\.' --absolute-names "$r" 2>/dev/null | grep -q overlay; then
+                fail "overlay xattrs in $r"
+        fi
+done
+
+# A few results that must hold whatever the tools agree on.
+R=$TEST_TMP/R-aufs
+assert_file_content "$R/usr/bin/pinky" "$(printf '#!/bin/sh\necho pinky is back')" # re-created above a whiteout
+assert_file_content "$R/usr/share/doc/hostname/README" back                        # a directory too
+assert_absent "$R/usr/share/doc/bash"
+assert_absent "$R/usr/share/lintian"
+assert_absent "$R/usr/bin/perl5.36.0"
+[ "$(ls -A "$R/etc/apt")" = sources.list ] || fail "opaque etc/apt holds $(ls -A "$R/etc/apt")"
+[ "$(ls -A "$R/etc/default")" = fixture ] || fail "opaque etc/default holds $(ls -A "$R/etc/default")"
+assert_file_content "$R/etc/motd/00-fixture" 'a directory where a file was'
+grep -q '^fixture:x:1234:1234:Fixture User:/home/fixture:/bin/bash$' "$R/etc/passwd" || fail "etc/passwd lost its edits"
+[ "$(stat -c %i "$R/usr/bin/perl")" = "$(stat -c %i "$R/usr/local/bin/perl-hardlink")" ] || fail "perl hard link broken"
+[ "$(stat -c %b "$R/var/lib/fixture-sparse.img")" -lt 1024 ] || fail "the holes of var/lib/fixture-sparse.img were filled"
+
+# The trees, entry by entry: type, mode, owner, size, content, link target, device, hard-link
+# group, xattrs, and the times of everything including directories.
+manifest "$TEST_TMP/R-aufs" --dir-mtime >"$TEST_TMP/m-aufs"
+manifest "$TEST_TMP/R-overlay" --dir-mtime >"$TEST_TMP/m-overlay"
+manifest "$FINAL" --dir-mtime >"$TEST_TMP/m-final"
+manifest "$UMOCI" --dir-mtime >"$TEST_TMP/m-umoci"
+echo "rootfs: $(wc -l <"$TEST_TMP/m-aufs") entries, $(du -sh "$TEST_TMP/R-aufs" | cut -f1)"
+diff -u "$TEST_TMP/m-aufs" "$TEST_TMP/m-overlay" >&2 || fail "the tree from overlay whiteouts differs from the one from AUFS whiteouts"
+diff -u "$TEST_TMP/m-final" "$TEST_TMP/m-aufs" >&2 || fail "the tree differs from the one the layers were made from"
+diff -u "$TEST_TMP/m-umoci" "$TEST_TMP/m-aufs" >&2 || fail "the tree differs from umoci's"
+
+# The layers were only read.
+manifest "$TEST_TMP/aufs" --dir-mtime | diff -u "$TEST_TMP/layers-aufs-before" - >&2 || fail "the AUFS layers changed"
+manifest "$TEST_TMP/overlay" --dir-mtime | diff -u "$TEST_TMP/layers-overlay-before" - >&2 || fail "the overlay layers changed"
+
+for format in aufs overlay; do
+        run_ovl 0 destroy "$TEST_TMP/R-$format"
+        assert_absent "$TEST_TMP/R-$format"
+done
+assert_workdir_clean
+echo "PASS: a Debian image of 4 layers gives umoci's tree, from AUFS and from overlay whiteouts"
