@@ -19,6 +19,28 @@ enum {
 
 struct ovl_assemble_request;
 
+/* Options a backend may honour (struct ovl_backend_ops.accepts). */
+enum {
+        OVL_ACCEPTS_READ_ONLY = 1 << 0,
+        OVL_ACCEPTS_READ_WRITE = 1 << 1,
+        OVL_ACCEPTS_MOUNT_FLAGS = 1 << 2, /* --nosuid, --nodev */
+        OVL_ACCEPTS_ALLOW_WHITEOUTS = 1 << 3,
+        OVL_ACCEPTS_UPPER = 1 << 4,       /* --upper, --volatile */
+        OVL_ACCEPTS_NO_FLATTEN = 1 << 5,
+};
+
+/* What the caller asked for beyond the layers; each backend honours what applies to it and the
+ * lifecycle refuses what a backend cannot do. */
+struct ovl_backend_options {
+        bool read_only;       /* --read-only: a read-only rootfs */
+        bool read_write;      /* --read-write: bind only, writes reach the layer */
+        bool nosuid, nodev;   /* --nosuid, --nodev: mount flags of the rootfs */
+        bool allow_whiteouts; /* --allow-whiteouts: bind a layer that still holds whiteout markers */
+        const char *upper;    /* --upper=tmpfs[:SIZE]: overlay upper dir on a private tmpfs */
+        bool volatile_upper;  /* --volatile: overlay without syncs to the upper dir */
+        bool no_flatten;      /* --no-flatten: refuse more layers than the kernel stacks */
+};
+
 /* Persists the record as it stands (rec in the request). A backend calls it right before it
  * creates anything the record lists, so that an interrupted run leaves nothing `gc` cannot find. */
 typedef int (*ovl_checkpoint_fn)(const struct ovl_assemble_request *req, struct ovl_error *err);
@@ -29,7 +51,10 @@ struct ovl_assemble_request {
         const char *rootfs_name;   /* R's last component */
         bool rootfs_exists;        /* R is an existing empty directory */
         const struct ovl_layer_list *layers;
-        bool read_only;
+        const struct ovl_backend_options *opts;
+        const char *work_dir;      /* ovlbackend's work dir (state, scratch, caches), canonical */
+        int record_dir_fd;         /* rootfs/<id>/ in the work dir: per-rootfs scratch lives here */
+        const char *record_dir;    /* its path */
         struct ovl_record *rec;    /* the backend adds its scratch paths and mounts here */
         ovl_checkpoint_fn checkpoint;
         void *checkpoint_data;
@@ -40,7 +65,7 @@ struct ovl_backend_ops {
         const char *summary; /* one line for --help */
         unsigned needs;      /* OVL_NEEDS_* */
         size_t max_layers;   /* 1 for a single-layer backend, 0 for no limit */
-        bool can_read_only;  /* honours --read-only */
+        unsigned accepts;    /* OVL_ACCEPTS_*: the options it honours; others are refused */
 
         /* Builds the rootfs. On failure it must have removed everything it made; the caller then
          * removes the record. Returns 0 or -errno with err set. */
@@ -55,6 +80,8 @@ struct ovl_backend_ops {
 };
 
 extern const struct ovl_backend_ops ovl_backend_copy;
+extern const struct ovl_backend_ops ovl_backend_bind;
+extern const struct ovl_backend_ops ovl_backend_overlay;
 
 /* Returns the ops of the backend called name, or NULL. */
 const struct ovl_backend_ops *ovl_backend_find(const char *name);

@@ -7,8 +7,10 @@
  * either does not exist or is complete. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/copy.h"
 #include "backends/copy_data.h"
 #include "backends/copy_meta.h"
 #include "backends/merge.h"
@@ -100,6 +103,44 @@ static int fail_src(const struct copy_ctx *c, const struct ovl_merge_entry *e, i
         return ovl_error_fail(err, errnum, "layer %s: %s", c->layers->items[e->layer].path, e->path);
 }
 
+/* Opens the directory relpath below rootfd. openat2 refuses a path of PATH_MAX bytes or more, and
+ * a legitimately deep layer holds longer ones below the rootfs, so a long path is opened in
+ * pieces shorter than PATH_MAX, each resolved beneath the directory the previous piece reached. */
+static int open_dir_beneath(int rootfd, const char *relpath, int *ret_fd)
+{
+        _cleanup_free_ char *copy = strdup(relpath);
+        _cleanup_close_ int cur = -1;
+        char *piece = copy;
+
+        if (!copy)
+                return -ENOMEM;
+        for (;;) {
+                char *cut = NULL;
+                int fd, r;
+
+                if (strlen(piece) >= PATH_MAX) {
+                        /* Every name is at most NAME_MAX bytes, so a '/' lies close before the limit. */
+                        cut = piece + PATH_MAX - 1;
+                        while (cut > piece && *cut != '/')
+                                cut--;
+                        if (cut == piece)
+                                return -ENAMETOOLONG;
+                        *cut = '\0';
+                }
+                r = ovl_open_beneath(cur >= 0 ? cur : rootfd, piece, O_PATH | O_DIRECTORY, 0, &fd);
+                if (r < 0)
+                        return r;
+                if (cur >= 0)
+                        close(cur);
+                cur = fd;
+                if (!cut)
+                        break;
+                piece = cut + 1;
+        }
+        *ret_fd = TAKE_FD(cur);
+        return 0;
+}
+
 /* Makes e a hard link to the earlier copy of the same inode. */
 static int link_to_first(struct copy_ctx *c, const struct ovl_merge_entry *e, const struct link_entry *first,
                          struct ovl_error *err)
@@ -110,7 +151,7 @@ static int link_to_first(struct copy_ctx *c, const struct ovl_merge_entry *e, co
 
         r = ovl_path_split(first->path, &parent, &base);
         if (r == 0)
-                r = ovl_open_beneath(c->dirs[0], parent, O_PATH | O_DIRECTORY, 0, &pfd);
+                r = open_dir_beneath(c->dirs[0], parent, &pfd);
         if (r == 0 && linkat(pfd, base, current_dir(c), e->name, 0) < 0)
                 r = -errno;
         return r < 0 ? fail_dst(c, e, -r, err) : 0;
@@ -259,35 +300,50 @@ static int visit_root_or_dir(void *ctx, const struct ovl_merge_entry *e, struct 
         return visit_dir_enter(ctx, e, err);
 }
 
+/* The scratch is named ".NAME.ovlbackend-tmp" after R's NAME, so a person can tell what it is.
+ * That name must fit in NAME_MAX too, or a legal R of 240 bytes or more could never be assembled:
+ * for such a NAME a prefix of it and a hash of all of it stand in for it. */
 static int scratch_path(const struct ovl_assemble_request *req, char **ret)
 {
         _cleanup_free_ char *parent = NULL, *base = NULL;
-        int r = ovl_path_split(req->rootfs, &parent, &base);
+        const char *dir;
+        uint64_t hash = 1469598103934665603ull; /* FNV-1a */
+        int r = ovl_path_split(req->rootfs, &parent, &base), keep;
 
         if (r < 0)
                 return r;
-        if (asprintf(ret, "%s/.%s" SCRATCH_SUFFIX, strcmp(parent, "/") == 0 ? "" : parent, base) < 0)
-                return -ENOMEM;
-        return 0;
+        dir = strcmp(parent, "/") == 0 ? "" : parent;
+        if (1 + strlen(base) + strlen(SCRATCH_SUFFIX) <= NAME_MAX)
+                r = asprintf(ret, "%s/.%s" SCRATCH_SUFFIX, dir, base);
+        else {
+                for (const char *p = base; *p; p++)
+                        hash = (hash ^ (unsigned char) *p) * 1099511628211ull;
+                keep = NAME_MAX - (int) (1 + 1 + 16 + strlen(SCRATCH_SUFFIX));
+                r = asprintf(ret, "%s/.%.*s.%016llx" SCRATCH_SUFFIX, dir, keep, base, (unsigned long long) hash);
+        }
+        return r < 0 ? -ENOMEM : 0;
 }
 
-/* Builds the merged tree into the open scratch directory. */
-static int fill_scratch(const struct ovl_assemble_request *req, int scratch_fd, struct ovl_error *err)
+int ovl_copy_merge_into(const struct ovl_layer_list *layers, int dst_fd, const char *what, struct ovl_error *err)
 {
-        struct copy_ctx c = { .layers = req->layers, .rootfs = req->rootfs, .cap = 64 };
+        struct copy_ctx c = { .layers = layers, .rootfs = what, .cap = 64 };
         struct ovl_merge_visitor v = { .ctx = &c, .file = visit_file, .dir_enter = visit_root_or_dir,
                                        .dir_leave = visit_dir_leave };
+        mode_t old_umask;
         int r;
 
         c.dirs = calloc(c.cap, sizeof(int));
-        c.accel = calloc(req->layers->count, sizeof(*c.accel));
+        c.accel = calloc(layers->count, sizeof(*c.accel));
         if (!c.dirs || !c.accel) {
                 free(c.dirs);
                 free(c.accel);
                 return ovl_error_fail(err, ENOMEM, "copy");
         }
-        c.dirs[c.depth++] = scratch_fd;
-        r = ovl_merge_walk(req->layers, &v, err);
+        c.dirs[c.depth++] = dst_fd;
+        /* Modes come from the layers verbatim: the umask must not trim them. */
+        old_umask = umask(0);
+        r = ovl_merge_walk(layers, &v, err);
+        umask(old_umask);
         for (size_t i = 1; i < c.depth; i++)
                 close(c.dirs[i]);
         links_free(&c);
@@ -296,11 +352,49 @@ static int fill_scratch(const struct ovl_assemble_request *req, int scratch_fd, 
         return r;
 }
 
+/* Gives this process write and search permission back on dir_fd and every directory below it.
+ * The walk sets each directory's final owner and mode as it leaves it; without CAP_DAC_OVERRIDE (an
+ * unprivileged caller, or root with that capability dropped) a read-only or foreign-owned directory
+ * of the image then keeps its children, and a partial tree could not be removed. Best effort: what
+ * cannot be changed is left for the removal to report. Every directory is opened O_NOFOLLOW and
+ * changed through its own fd, so no symlink is followed, and no other mount is entered. */
+static void make_tree_removable(int dir_fd)
+{
+        char path[OVL_FD_PATH_MAX];
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        struct stat st;
+        int fd;
+
+        if (fstat(dir_fd, &st) < 0)
+                return;
+        if (st.st_uid != geteuid() || st.st_gid != getegid())
+                (void) fchownat(dir_fd, "", geteuid(), getegid(), AT_EMPTY_PATH);
+        /* fchmod refuses O_PATH fds; the fd's /proc link names this very directory. */
+        if (ovl_fd_path(path, sizeof(path), dir_fd, "") == 0)
+                (void) chmod(path, 0700);
+        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || !(d = fdopendir(fd))) {
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        while ((de = readdir(d))) {
+                _cleanup_close_ int child = -1;
+
+                if ((de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) || strcmp(de->d_name, ".") == 0 ||
+                    strcmp(de->d_name, "..") == 0 || ovl_is_mount_point_at(dirfd(d), de->d_name) != 0)
+                        continue;
+                child = openat(dirfd(d), de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (child >= 0)
+                        make_tree_removable(child);
+        }
+}
+
 static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_error *err)
 {
         _cleanup_free_ char *scratch = NULL, *scratch_base = NULL, *parent = NULL;
         _cleanup_close_ int fd = -1;
-        mode_t old_umask;
         int r;
 
         r = scratch_path(req, &scratch);
@@ -328,10 +422,7 @@ static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_erro
         r = req->checkpoint(req, err);
         if (r < 0)
                 goto fail;
-        /* Modes come from the layers verbatim: the umask must not trim them. */
-        old_umask = umask(0);
-        r = fill_scratch(req, fd, err);
-        umask(old_umask);
+        r = ovl_copy_merge_into(req->layers, fd, req->rootfs, err);
         if (r < 0)
                 goto fail;
         /* Into place in one step: an existing empty R is replaced, a missing one must stay missing
@@ -349,7 +440,12 @@ static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_erro
         ovl_strlist_clear(&req->rec->scratch);
         return 0;
 fail:
-        (void) ovl_remove_tree_at(req->rootfs_parent_fd, scratch_base, "scratch", NULL);
+        /* Without CAP_DAC_OVERRIDE the directories that already have their image's owner and mode
+         * can refuse the removal: then take them back and try once more. */
+        if (ovl_remove_tree_at(req->rootfs_parent_fd, scratch_base, "scratch", NULL) < 0 && fd >= 0) {
+                make_tree_removable(fd);
+                (void) ovl_remove_tree_at(req->rootfs_parent_fd, scratch_base, "scratch", NULL);
+        }
         return r;
 }
 

@@ -6,6 +6,8 @@
 
 const struct ovl_backend_ops *const ovl_backends[] = {
         &ovl_backend_copy,
+        &ovl_backend_bind,
+        &ovl_backend_overlay,
         NULL,
 };
 

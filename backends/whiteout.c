@@ -104,17 +104,19 @@ static unsigned bits_for_xattr(const char *path, const char *xname)
 
                 if (strncmp(xname, prefixes[i], plen) != 0)
                         continue;
+                unsigned user = i == 1 ? OVL_XATTR_USER_NS : 0;
+
                 if (strcmp(key, "whiteout") == 0)
-                        return OVL_XATTR_WHITEOUT;
+                        return OVL_XATTR_WHITEOUT | user;
                 if (strcmp(key, "whiteouts") == 0)
-                        return OVL_XATTR_HAS_WHITEOUTS;
+                        return OVL_XATTR_HAS_WHITEOUTS | user;
                 if (strcmp(key, "opaque") != 0)
                         return 0;
                 n = lgetxattr(path, xname, value, sizeof(value));
                 if (n == 1 && value[0] == 'y')
-                        return OVL_XATTR_OPAQUE;
+                        return OVL_XATTR_OPAQUE | user;
                 if (n == 1 && value[0] == 'x')
-                        return OVL_XATTR_HAS_WHITEOUTS;
+                        return OVL_XATTR_HAS_WHITEOUTS | user;
         }
         return 0;
 }

@@ -36,6 +36,8 @@ enum {
         OVL_XATTR_OPAQUE = 1 << 0,         /* overlay.opaque=y */
         OVL_XATTR_HAS_WHITEOUTS = 1 << 1,  /* overlay.opaque=x or overlay.whiteouts */
         OVL_XATTR_WHITEOUT = 1 << 2,       /* overlay.whiteout */
+        OVL_XATTR_USER_NS = 1 << 3,        /* one of the above came as user.overlay.*, which the
+                                              kernel honours only on a `userxattr` mount */
 };
 
 struct ovl_entry_info {

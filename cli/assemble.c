@@ -19,6 +19,13 @@ enum {
         OPT_ROOTFS = OVL_OPT_FIRST_COMMAND_OPTION,
         OPT_BACKEND,
         OPT_READ_ONLY,
+        OPT_READ_WRITE,
+        OPT_NOSUID,
+        OPT_NODEV,
+        OPT_ALLOW_WHITEOUTS,
+        OPT_UPPER,
+        OPT_VOLATILE,
+        OPT_NO_FLATTEN,
         OPT_LAYERS_FROM,
 };
 
@@ -36,7 +43,16 @@ static void print_help(void)
                "  -b, --backend=NAME     the backend to use\n"
                "  -r, --rootfs=DIR       where the rootfs appears\n"
                "      --layers-from=FILE read layer paths from FILE, one a line ('-': stdin)\n"
-               "      --read-only        a read-only rootfs (mount backends)\n"
+               "      --read-only        a read-only rootfs (bind: the default; overlay: no upper dir)\n"
+               "      --read-write       bind: a writable bind mount; WRITES REACH THE LAYER itself\n"
+               "      --nosuid, --nodev  bind, overlay: mount the rootfs nosuid / nodev\n"
+               "      --allow-whiteouts  bind: accept a layer that still holds whiteout markers\n"
+               "                         (they show up in the rootfs as files and devices)\n"
+               "      --upper=tmpfs[:SIZE]  overlay: the upper and work dirs on a private tmpfs\n"
+               "                         (SIZE as tmpfs takes it, e.g. 512m; default half of RAM)\n"
+               "      --volatile         overlay: no syncs to the upper dir (lost on a crash)\n"
+               "      --no-flatten       overlay: refuse more layers than the kernel stacks in one\n"
+               "                         mount, instead of flattening the bottom ones once\n"
                "      --json             print the result as one JSON object on stdout\n"
                OVL_CLI_GLOBAL_HELP "\n" OVL_CLI_EXIT_CODES_HELP);
 }
@@ -49,6 +65,13 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                 { "rootfs", required_argument, NULL, 'r' },
                 { "backend", required_argument, NULL, 'b' },
                 { "read-only", no_argument, NULL, OPT_READ_ONLY },
+                { "read-write", no_argument, NULL, OPT_READ_WRITE },
+                { "nosuid", no_argument, NULL, OPT_NOSUID },
+                { "nodev", no_argument, NULL, OPT_NODEV },
+                { "allow-whiteouts", no_argument, NULL, OPT_ALLOW_WHITEOUTS },
+                { "upper", required_argument, NULL, OPT_UPPER },
+                { "volatile", no_argument, NULL, OPT_VOLATILE },
+                { "no-flatten", no_argument, NULL, OPT_NO_FLATTEN },
                 { "layers-from", required_argument, NULL, OPT_LAYERS_FROM },
                 { "json", no_argument, NULL, OVL_OPT_JSON },
                 { 0 },
@@ -71,7 +94,28 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                         ret->backend = optarg;
                         break;
                 case OPT_READ_ONLY:
-                        ret->read_only = true;
+                        ret->opts.read_only = true;
+                        break;
+                case OPT_READ_WRITE:
+                        ret->opts.read_write = true;
+                        break;
+                case OPT_NOSUID:
+                        ret->opts.nosuid = true;
+                        break;
+                case OPT_NODEV:
+                        ret->opts.nodev = true;
+                        break;
+                case OPT_ALLOW_WHITEOUTS:
+                        ret->opts.allow_whiteouts = true;
+                        break;
+                case OPT_UPPER:
+                        ret->opts.upper = optarg;
+                        break;
+                case OPT_VOLATILE:
+                        ret->opts.volatile_upper = true;
+                        break;
+                case OPT_NO_FLATTEN:
+                        ret->opts.no_flatten = true;
                         break;
                 case OPT_LAYERS_FROM:
                         ret->layers_from = optarg;
@@ -171,7 +215,7 @@ int ovl_cmd_assemble(int argc, char **argv, struct ovl_cli_globals *g)
         }
         r = ovl_lifecycle_assemble(&(struct ovl_assemble_options){ .work_dir = g->work_dir, .rootfs = args.rootfs,
                                                                    .backend = args.backend, .layers = args.layers,
-                                                                   .n_layers = args.n_layers, .read_only = args.read_only },
+                                                                   .n_layers = args.n_layers, .opts = args.opts },
                                    &res, &err);
         ovl_strv_free(from_file);
         if (r < 0)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "backends/backend.h"
 #include "common/error.h"
 
 /* Options every subcommand accepts, before or after its name. */
@@ -75,7 +76,7 @@ struct ovl_assemble_args {
         const char *layers_from;
         char **layers;   /* points into argv */
         size_t n_layers;
-        bool read_only;
+        struct ovl_backend_options opts;
         bool json;
 };
 

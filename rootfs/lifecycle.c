@@ -59,10 +59,36 @@ static int backend_names(char *buf, size_t size)
         return 0;
 }
 
+/* The options given that the backend does not honour, as "--a, --b", or "" when none. */
+static void unsupported_options(const struct ovl_backend_options *o, unsigned accepts, char *buf, size_t size)
+{
+        const struct {
+                bool given;
+                unsigned needs;
+                const char *name;
+        } all[] = {
+                { o->read_only, OVL_ACCEPTS_READ_ONLY, "--read-only" },
+                { o->read_write, OVL_ACCEPTS_READ_WRITE, "--read-write" },
+                { o->nosuid, OVL_ACCEPTS_MOUNT_FLAGS, "--nosuid" },
+                { o->nodev, OVL_ACCEPTS_MOUNT_FLAGS, "--nodev" },
+                { o->allow_whiteouts, OVL_ACCEPTS_ALLOW_WHITEOUTS, "--allow-whiteouts" },
+                { o->upper != NULL, OVL_ACCEPTS_UPPER, "--upper" },
+                { o->volatile_upper, OVL_ACCEPTS_UPPER, "--volatile" },
+                { o->no_flatten, OVL_ACCEPTS_NO_FLATTEN, "--no-flatten" },
+        };
+        size_t len = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+                if (all[i].given && !(accepts & all[i].needs))
+                        len += (size_t) snprintf(buf + len, len < size ? size - len : 0, "%s%s", len ? ", " : "",
+                                                 all[i].name);
+}
+
 static int validate_backend(const struct ovl_assemble_options *opt, const struct ovl_backend_ops **ret,
                             struct ovl_error *err)
 {
-        char names[256];
+        char names[256], unsupported[256];
 
         *ret = opt->backend ? ovl_backend_find(opt->backend) : NULL;
         if (!*ret) {
@@ -73,12 +99,17 @@ static int validate_backend(const struct ovl_assemble_options *opt, const struct
         }
         if (opt->n_layers == 0)
                 return ovl_error_bad(err, 0, "no layers given");
-        if (opt->read_only && !(*ret)->can_read_only)
-                return ovl_error_bad(err, 0, "backend %s: --read-only is not supported (its rootfs is a plain directory)",
-                                     (*ret)->name);
+        unsupported_options(&opt->opts, (*ret)->accepts, unsupported, sizeof(unsupported));
+        if (*unsupported)
+                return ovl_error_bad(err, 0, "backend %s: does not take %s", (*ret)->name, unsupported);
+        if (opt->opts.read_only && opt->opts.read_write)
+                return ovl_error_bad(err, 0, "--read-only and --read-write contradict each other");
+        if ((*ret)->max_layers == 1 && opt->n_layers > 1)
+                return ovl_error_bad(err, 0, "backend %s: takes exactly one layer, %zu given; the copy and overlay "
+                                     "backends stack layers", (*ret)->name, opt->n_layers);
         if ((*ret)->max_layers && opt->n_layers > (*ret)->max_layers)
-                return ovl_error_bad(err, 0, "backend %s: takes at most %zu layer%s, %zu given", (*ret)->name,
-                                     (*ret)->max_layers, (*ret)->max_layers == 1 ? "" : "s", opt->n_layers);
+                return ovl_error_bad(err, 0, "backend %s: takes at most %zu layers, %zu given", (*ret)->name,
+                                     (*ret)->max_layers, opt->n_layers);
         return 0;
 }
 
@@ -193,19 +224,27 @@ static int fill_record(struct ovl_record *rec, const struct assembly *a, const s
 static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, const struct ovl_assemble_options *opt,
                        struct ovl_record *rec, struct ovl_error *err)
 {
+        char record_dir[4096];
+        _cleanup_close_ int record_dir_fd = -1;
         struct ovl_assemble_request req = {
                 .rootfs = a->rootfs, .rootfs_parent_fd = a->parent_fd, .rootfs_name = a->name,
-                .rootfs_exists = a->rootfs_exists, .layers = &a->layers, .read_only = opt->read_only,
+                .rootfs_exists = a->rootfs_exists, .layers = &a->layers, .opts = &opt->opts,
+                .work_dir = a->wd.path, .record_dir = record_dir,
                 .rec = rec, .checkpoint = save_checkpoint, .checkpoint_data = a,
         };
         int r;
 
-        r = fill_record(rec, a, b, opt->read_only);
+        r = fill_record(rec, a, b, opt->opts.read_only);
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s", opt->rootfs);
         r = save_checkpoint(&req, err);
         if (r < 0)
                 return r;
+        snprintf(record_dir, sizeof(record_dir), "%s/rootfs/%s", a->wd.path, a->id);
+        r = ovl_workdir_record_dir(&a->wd, a->id, false, &record_dir_fd);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "work dir %s", record_dir);
+        req.record_dir_fd = record_dir_fd;
         r = b->assemble(&req, err);
         if (r == 0) {
                 rec->state = OVL_RECORD_READY;

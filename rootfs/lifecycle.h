@@ -16,7 +16,7 @@ struct ovl_assemble_options {
         const char *backend;
         char *const *layers;       /* bottom first */
         size_t n_layers;
-        bool read_only;
+        struct ovl_backend_options opts;
 };
 
 struct ovl_assemble_result {

@@ -81,3 +81,19 @@ int ovl_mounttable_count(void)
 
         return r < 0 ? r : mnt_table_get_nents(t);
 }
+
+int ovl_mounttable_source(const char *path, char **ret_source)
+{
+        struct libmnt_table *t __attribute__((cleanup(mnt_free_tablep))) = NULL;
+        struct libmnt_fs *fs;
+        int r = load(&t);
+
+        if (r < 0)
+                return r;
+        /* Backwards: of mounts stacked on one target, the last one listed is the one on top. */
+        fs = mnt_table_find_target(t, path, MNT_ITER_BACKWARD);
+        if (!fs)
+                return -ENOENT;
+        *ret_source = strdup(mnt_fs_get_source(fs) ? mnt_fs_get_source(fs) : "");
+        return *ret_source ? 0 : -ENOMEM;
+}

@@ -11,3 +11,7 @@ int ovl_mounttable_has_mount_below(const char *path, bool *ret);
 
 /* Counts the mounts of this namespace. Returns the count or -errno. */
 int ovl_mounttable_count(void);
+
+/* Sets *ret_source to a new copy of the source of the mount on top at path. Returns 0, -ENOENT
+ * when nothing is mounted there, or -errno. */
+int ovl_mounttable_source(const char *path, char **ret_source);

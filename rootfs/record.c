@@ -83,6 +83,7 @@ int ovl_record_format(const struct ovl_record *rec, char **ret_text, size_t *ret
         put_list(f, "layer", &rec->layers);
         put_list(f, "scratch", &rec->scratch);
         put_list(f, "mount", &rec->mounts);
+        put_list(f, "cache", &rec->caches);
         if (fclose(f) != 0) {
                 free(buf);
                 return -ENOMEM;
@@ -242,6 +243,8 @@ static int apply_field(struct ovl_record *rec, unsigned *seen, const char *key, 
                 return list_field(&rec->scratch, value);
         if (strcmp(key, "mount") == 0)
                 return list_field(&rec->mounts, value);
+        if (strcmp(key, "cache") == 0)
+                return list_field(&rec->caches, value);
         return -ENOENT;
 }
 
@@ -302,5 +305,6 @@ void ovl_record_clear(struct ovl_record *rec)
         ovl_strlist_clear(&rec->layers);
         ovl_strlist_clear(&rec->scratch);
         ovl_strlist_clear(&rec->mounts);
+        ovl_strlist_clear(&rec->caches);
         *rec = (struct ovl_record){ 0 };
 }

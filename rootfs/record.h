@@ -15,6 +15,8 @@
  *   layer=/abs/path        repeated, bottom first
  *   scratch=/abs/path      repeated: what the backend creates and destroy removes
  *   mount=/abs/path        repeated: mounts the backend made visible on the host
+ *   cache=/abs/path        repeated: shared caches under the work dir the rootfs uses (overlay's
+ *                          converted layers); gc removes a cache no record names
  * Unknown keys, repeated single keys, signs or overflow in numbers, and relative paths are refused:
  * a record we cannot fully understand is not one we may act on. */
 #pragma once
@@ -51,6 +53,7 @@ struct ovl_record {
         struct ovl_strlist layers;
         struct ovl_strlist scratch;
         struct ovl_strlist mounts;
+        struct ovl_strlist caches;
 };
 
 /* Appends a copy of s. Returns 0 or -ENOMEM. */

@@ -81,7 +81,7 @@ START_TEST(test_assemble_full)
         ck_assert_str_eq(run.args.layers[0], "l0");
         ck_assert_str_eq(run.args.layers[1], "l1");
         ck_assert_ptr_eq(run.args.layers, &run.a.argv[3]); /* points into argv */
-        ck_assert(!run.args.read_only);
+        ck_assert(!run.args.opts.read_only);
         ck_assert(!run.args.json);
         ck_assert_ptr_null(run.g.work_dir);
         free_argv(&run.a);
@@ -126,7 +126,7 @@ START_TEST(test_assemble_json_read_only)
         run_assemble(&run, args);
         ck_assert_int_eq(run.r, OVL_CLI_RUN);
         ck_assert(run.args.json);
-        ck_assert(run.args.read_only);
+        ck_assert(run.args.opts.read_only);
         ck_assert_uint_eq(run.args.n_layers, 1);
         free_argv(&run.a);
 }

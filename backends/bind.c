@@ -1,0 +1,139 @@
+/* The bind backend: one layer bind-mounted at R, read-only unless --read-write is given (then
+ * writes reach the layer itself). The layer's tree is cloned with open_tree(OPEN_TREE_CLONE |
+ * AT_RECURSIVE), its attributes set on the detached clone with mount_setattr, so the mount never
+ * appears writable for an instant, and moved to R with move_mount; mount(2) where the kernel lacks
+ * the new API. A layer that still holds whiteout markers is refused: bound as it is, they would
+ * show up in the rootfs as files and devices. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backends/backend.h"
+#include "backends/markers.h"
+#include "backends/mount.h"
+#include "common/macro.h"
+#include "common/syscalls.h"
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+/* The first marker found ends the scan: one is enough to refuse the layer. */
+static int refuse_marker(void *ctx, const struct ovl_marker *m, struct ovl_error *err)
+{
+        const struct ovl_layer *layer = ctx;
+
+        return ovl_error_bad(err, 0,
+                             "layer %s: holds a whiteout marker (%s%s%s); bound as it is it would show up as a "
+                             "file: use the copy or overlay backend, or --allow-whiteouts",
+                             layer->path, m->dir, *m->dir ? "/" : "", m->name);
+}
+
+static uint64_t mount_attrs(const struct ovl_backend_options *o)
+{
+        return (o->read_write ? 0 : MOUNT_ATTR_RDONLY) | (o->nosuid ? MOUNT_ATTR_NOSUID : 0) |
+               (o->nodev ? MOUNT_ATTR_NODEV : 0);
+}
+
+/* The new API: a detached recursive clone of the layer, its attributes set before anyone can see
+ * it, attached at R. */
+static int bind_new_api(const struct ovl_assemble_request *req, const struct ovl_layer *layer)
+{
+        struct mount_attr attr = { .attr_set = mount_attrs(req->opts) };
+        _cleanup_close_ int tree = ovl_open_tree(layer->fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
+                                                                        AT_EMPTY_PATH);
+
+        if (tree < 0)
+                return -errno;
+        if (attr.attr_set &&
+            ovl_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+                return -errno;
+        return ovl_mount_attach(tree, req->rootfs_parent_fd, req->rootfs_name);
+}
+
+/* mount(2): the bind first, then a remount for its flags (the legacy API cannot set them in the
+ * bind itself). Only the top mount of a recursive bind gets them. */
+static int bind_legacy(const struct ovl_assemble_request *req, const struct ovl_layer *layer)
+{
+        char src[64];
+        unsigned long flags = (req->opts->read_write ? 0 : MS_RDONLY) | (req->opts->nosuid ? MS_NOSUID : 0) |
+                              (req->opts->nodev ? MS_NODEV : 0);
+
+        snprintf(src, sizeof(src), "/proc/self/fd/%d", layer->fd);
+        if (mount(src, req->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+                return -errno;
+        if (flags && mount(NULL, req->rootfs, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0) {
+                int e = errno;
+                (void) umount2(req->rootfs, MNT_DETACH);
+                return -e;
+        }
+        return 0;
+}
+
+/* R shows the layer when its root is the layer's root directory. */
+static bool bind_is_ours(const struct ovl_record *rec, int rootfs_fd)
+{
+        struct stat at_r, layer;
+
+        return rec->layers.count == 1 && fstat(rootfs_fd, &at_r) == 0 && stat(rec->layers.items[0], &layer) == 0 &&
+               at_r.st_dev == layer.st_dev && at_r.st_ino == layer.st_ino;
+}
+
+static int bind_destroy(const struct ovl_record *rec, struct ovl_error *err)
+{
+        return ovl_mount_destroy_target(rec, bind_is_ours, err);
+}
+
+static int bind_assemble(const struct ovl_assemble_request *req, struct ovl_error *err)
+{
+        const struct ovl_layer *layer = &req->layers->items[0];
+        int r;
+
+        if (!req->opts->allow_whiteouts) {
+                r = ovl_layer_scan_markers(layer, refuse_marker, (void *) layer, err);
+                if (r < 0)
+                        return r;
+        }
+        req->rec->read_only = !req->opts->read_write;
+        r = ovl_strlist_append(&req->rec->mounts, req->rootfs);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
+        r = ovl_mount_make_target(req, err);
+        if (r == 0)
+                r = req->checkpoint(req, err);
+        if (r < 0)
+                goto fail;
+        r = bind_new_api(req, layer);
+        if (r == -ENOSYS)
+                r = bind_legacy(req, layer);
+        if (r < 0) {
+                r = ovl_error_fail(err, -r, "rootfs %s: bind mount of layer %s", req->rootfs, layer->path);
+                goto fail;
+        }
+        return 0;
+fail:
+        (void) bind_destroy(req->rec, NULL);
+        return r;
+}
+
+const struct ovl_backend_ops ovl_backend_bind = {
+        .name = "bind",
+        .summary = "bind-mount a single layer, read-only unless --read-write",
+        .needs = OVL_NEEDS_MOUNT,
+        .max_layers = 1,
+        .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_READ_WRITE | OVL_ACCEPTS_MOUNT_FLAGS |
+                   OVL_ACCEPTS_ALLOW_WHITEOUTS,
+        .assemble = bind_assemble,
+        .destroy = bind_destroy,
+};

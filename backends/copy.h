@@ -1,0 +1,12 @@
+/* The copy engine, for other backends: the overlay backend flattens the bottom of a stack deeper
+ * than the kernel allows into one cached layer with it. */
+#pragma once
+
+#include "backends/layer.h"
+#include "common/error.h"
+
+/* Writes the merged tree of layers (bottom first) into the empty directory dst_fd: every surviving
+ * entry once, with all its metadata, whiteouts applied and never written. `what` names the
+ * destination in messages. On failure dst_fd holds a partial tree the caller removes. Returns 0 or
+ * -errno with err set. */
+int ovl_copy_merge_into(const struct ovl_layer_list *layers, int dst_fd, const char *what, struct ovl_error *err);

@@ -1,0 +1,413 @@
+/* The overlay backend: an overlayfs mount of the layers at R, writable through an upper dir that
+ * ovlbackend makes per rootfs under the work dir (or on a private tmpfs), read-only without one.
+ *
+ * The new mount API first: fsopen("overlay"), one fsconfig "lowerdir+" per lower directory, given
+ * as an fd (or as /proc/self/fd/N on kernels that take only strings), so there is no option-string
+ * length limit and nothing to escape, and no path can be swapped after ovlbackend opened it; the
+ * kernel's own error text is read from the fs-context log. Where the kernel lacks the new API or
+ * lowerdir+, mount(2) from inside /proc/self/fd, where every layer is a name of a few digits, keeps
+ * the option string well under the page size for the 500 layers the kernel stacks at most.
+ *
+ * index=off, redirect_dir=off and metacopy=off: nothing the mount does may depend on, or write
+ * into, a lower layer, so one layer can sit under many overlays at once. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "backends/backend.h"
+#include "backends/copy_meta.h"
+#include "backends/mount.h"
+#include "backends/overlay_lower.h"
+#include "common/fsutil.h"
+#include "common/macro.h"
+#include "common/syscalls.h"
+#include "rootfs/mounttable.h"
+#include "rootfs/workdir.h"
+
+#define OVERLAYFS_MAGIC 0x794c7630
+#define TMPFS_SCRATCH "tmpfs"
+
+/* Everything one overlay mount is made of. */
+struct overlay {
+        const struct ovl_assemble_request *req;
+        struct ovl_lower_stack lower;
+        int upper_fd, work_fd;   /* -1 for a read-only mount */
+        int tmpfs_fd;            /* the private tmpfs the upper lives on, or -1 */
+        bool tmpfs_legacy;       /* that tmpfs is mounted under the record dir (legacy API) */
+        char source[64];         /* "ovlbackend-<id>": how destroy recognises the mount */
+};
+
+static void overlay_release(struct overlay *o)
+{
+        ovl_lower_stack_clear(&o->lower);
+        if (o->upper_fd >= 0)
+                close(o->upper_fd);
+        if (o->work_fd >= 0)
+                close(o->work_fd);
+        if (o->tmpfs_fd >= 0)
+                close(o->tmpfs_fd);
+}
+
+static void mount_source(const char *rootfs, char *buf, size_t size)
+{
+        char id[OVL_RECORD_ID_LEN + 1];
+
+        ovl_workdir_record_id(rootfs, id);
+        snprintf(buf, size, "ovlbackend-%s", id);
+}
+
+/* "tmpfs" or "tmpfs:SIZE"; sets *ret_size to SIZE or NULL. SIZE is what tmpfs' size= takes. */
+static int parse_upper(const char *spec, const char **ret_size, struct ovl_error *err)
+{
+        const char *size;
+
+        *ret_size = NULL;
+        if (strcmp(spec, "tmpfs") == 0)
+                return 0;
+        if (strncmp(spec, "tmpfs:", 6) != 0)
+                return ovl_error_bad(err, 0, "--upper=%s: expected tmpfs or tmpfs:SIZE", spec);
+        size = spec + 6;
+        for (const char *p = size; *p; p++)
+                if (!isdigit((unsigned char) *p) && !(p[1] == '\0' && p != size && strchr("kKmMgG%", *p)))
+                        return ovl_error_bad(err, 0, "--upper=%s: SIZE must be a number with an optional k, m, g or %%",
+                                             spec);
+        if (!*size)
+                return ovl_error_bad(err, 0, "--upper=%s: SIZE is empty", spec);
+        *ret_size = size;
+        return 0;
+}
+
+/* A private tmpfs for the upper dir: detached (new API), or mounted under the record dir until the
+ * overlay holds it (legacy), then detached from there. */
+static int tmpfs_create(struct overlay *o, const char *size, struct ovl_error *err)
+{
+        const struct ovl_assemble_request *req = o->req;
+        _cleanup_close_ int fs = ovl_fsopen("tmpfs", FSOPEN_CLOEXEC);
+        char opts[64], path[4200];
+
+        if (fs >= 0) {
+                if ((size && ovl_fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) < 0) ||
+                    ovl_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+                    ovl_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+                        ovl_error_fail(err, errno, "--upper=%s", req->opts->upper);
+                        ovl_mount_append_log(fs, err);
+                        return -EINVAL;
+                }
+                o->tmpfs_fd = ovl_fsmount(fs, FSMOUNT_CLOEXEC, 0);
+                return o->tmpfs_fd < 0 ? ovl_error_fail(err, errno, "--upper=%s", req->opts->upper) : 0;
+        }
+        if (errno != ENOSYS)
+                return ovl_error_fail(err, errno, "--upper=%s", req->opts->upper);
+        snprintf(path, sizeof(path), "%s/" TMPFS_SCRATCH, req->record_dir);
+        snprintf(opts, sizeof(opts), "mode=0755%s%s", size ? ",size=" : "", size ? size : "");
+        if (mkdirat(req->record_dir_fd, TMPFS_SCRATCH, 0700) < 0)
+                return ovl_error_fail(err, errno, "scratch %s", path);
+        if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+                return ovl_error_fail(err, errno, "--upper=%s: tmpfs on %s", req->opts->upper, path);
+        o->tmpfs_legacy = true;
+        o->tmpfs_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return o->tmpfs_fd < 0 ? ovl_error_fail(err, errno, "scratch %s", path) : 0;
+}
+
+/* The upper and work dirs: on the tmpfs, or under the record dir. The upper dir's root is what the
+ * rootfs' root shows, so it gets the top layer root's owner, mode, xattrs and times. */
+static int upper_create(struct overlay *o, struct ovl_error *err)
+{
+        const struct ovl_assemble_request *req = o->req;
+        const struct ovl_layer *top = &req->layers->items[req->layers->count - 1];
+        const char *size = NULL;
+        int base = req->record_dir_fd, r;
+        char path[4200];
+
+        if (req->opts->upper) {
+                r = parse_upper(req->opts->upper, &size, err);
+                if (r == 0)
+                        r = tmpfs_create(o, size, err);
+                if (r < 0)
+                        return r;
+                base = o->tmpfs_fd;
+        } else {
+                for (int i = 0; i < 2; i++) {
+                        snprintf(path, sizeof(path), "%s/%s", req->record_dir, i ? "work" : "upper");
+                        r = ovl_strlist_append(&req->rec->scratch, path);
+                        if (r < 0)
+                                return ovl_error_fail(err, -r, "scratch %s", path);
+                }
+                r = req->checkpoint(req, err);
+                if (r < 0)
+                        return r;
+        }
+        snprintf(path, sizeof(path), "%s/upper", req->opts->upper ? "tmpfs" : req->record_dir);
+        if (mkdirat(base, "upper", 0755) < 0 || mkdirat(base, "work", 0700) < 0)
+                return ovl_error_fail(err, errno, "scratch %s", path);
+        o->upper_fd = openat(base, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        o->work_fd = openat(base, "work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (o->upper_fd < 0 || o->work_fd < 0)
+                return ovl_error_fail(err, errno, "scratch %s", path);
+        r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = top->fd }, &(struct ovl_node_ref){ .fd = o->upper_fd },
+                              &top->st, 0755);
+        return r < 0 ? ovl_error_fail(err, -r, "scratch %s", path) : 0;
+}
+
+/* One layer directory for fsconfig: by fd where the kernel takes fds (6.13+), else by a
+ * /proc/self/fd path (always short, never in need of escaping). */
+static int config_dir(int fs, const char *key, int fd)
+{
+        static bool no_fd_params;
+        char path[32];
+
+        if (!no_fd_params) {
+                if (ovl_fsconfig(fs, FSCONFIG_SET_FD, key, NULL, fd) == 0)
+                        return 0;
+                if (errno != EINVAL)
+                        return -errno;
+                no_fd_params = true;
+        }
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        return ovl_fsconfig(fs, FSCONFIG_SET_STRING, key, path, 0) < 0 ? -errno : 0;
+}
+
+static int config_all(const struct overlay *o, int fs)
+{
+        static const char *const fixed[] = { "index", "off", "redirect_dir", "off", "metacopy", "off" };
+        int r = 0;
+
+        if (ovl_fsconfig(fs, FSCONFIG_SET_STRING, "source", o->source, 0) < 0)
+                return -errno;
+        /* lowerdir+ takes the layers top first. */
+        for (size_t i = o->lower.count; r == 0 && i-- > 0;)
+                r = config_dir(fs, "lowerdir+", o->lower.fds[i]);
+        if (r == 0 && o->upper_fd >= 0)
+                r = config_dir(fs, "upperdir", o->upper_fd);
+        if (r == 0 && o->work_fd >= 0)
+                r = config_dir(fs, "workdir", o->work_fd);
+        for (size_t i = 0; r == 0 && i < ARRAY_SIZE(fixed); i += 2)
+                if (ovl_fsconfig(fs, FSCONFIG_SET_STRING, fixed[i], fixed[i + 1], 0) < 0)
+                        r = -errno;
+        if (r == 0 && o->req->opts->volatile_upper && ovl_fsconfig(fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0)
+                r = -errno;
+        if (r == 0 && ovl_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                r = -errno;
+        return r;
+}
+
+static unsigned mount_attrs(const struct ovl_backend_options *opts, bool read_only)
+{
+        return (read_only ? MOUNT_ATTR_RDONLY : 0) | (opts->nosuid ? MOUNT_ATTR_NOSUID : 0) |
+               (opts->nodev ? MOUNT_ATTR_NODEV : 0);
+}
+
+/* The new API. Returns 0, -ENOSYS when the kernel lacks it or lowerdir+ (use mount(2)), or
+ * -errno with err set. */
+static int mount_new_api(const struct overlay *o, struct ovl_error *err)
+{
+        const struct ovl_assemble_request *req = o->req;
+        _cleanup_close_ int fs = ovl_fsopen("overlay", FSOPEN_CLOEXEC), mnt = -1;
+        int r;
+
+        if (fs < 0)
+                return errno == ENOSYS ? -ENOSYS : ovl_error_set(err, OVL_ERR_UNSUPPORTED, errno, "overlay: fsopen");
+        /* Only lowerdir+ can be missing on a kernel with the new API (before 6.8). */
+        if (ovl_fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", "", 0) < 0 && errno == EINVAL) {
+                char msg[256];
+                ssize_t n = read(fs, msg, sizeof(msg) - 1);
+                if (n > 0 && (msg[n] = '\0', strstr(msg, "nknown parameter")))
+                        return -ENOSYS;
+        }
+        close(TAKE_FD(fs));
+        fs = ovl_fsopen("overlay", FSOPEN_CLOEXEC);
+        if (fs < 0)
+                return ovl_error_fail(err, errno, "overlay: fsopen");
+        r = config_all(o, fs);
+        if (r < 0) {
+                ovl_error_fail(err, -r, "rootfs %s: overlay mount", req->rootfs);
+                ovl_mount_append_log(fs, err);
+                return r;
+        }
+        mnt = ovl_fsmount(fs, FSMOUNT_CLOEXEC, mount_attrs(req->opts, o->upper_fd < 0));
+        if (mnt < 0) {
+                r = ovl_error_fail(err, errno, "rootfs %s: overlay mount", req->rootfs);
+                ovl_mount_append_log(fs, err);
+                return r;
+        }
+        r = ovl_mount_attach(mnt, req->rootfs_parent_fd, req->rootfs_name);
+        return r < 0 ? ovl_error_fail(err, -r, "rootfs %s: attaching the overlay", req->rootfs) : 0;
+}
+
+/* Appends ",key=" and the fd numbers of fds (top first) to opts. Returns the new length. */
+static size_t append_fd_list(char *opts, size_t len, size_t size, const char *key, const int *fds, size_t n)
+{
+        len += (size_t) snprintf(opts + len, len < size ? size - len : 0, "%s%s=", len ? "," : "", key);
+        for (size_t i = n; i-- > 0;)
+                len += (size_t) snprintf(opts + len, len < size ? size - len : 0, "%d%s", fds[i], i ? ":" : "");
+        return len;
+}
+
+/* mount(2), from inside /proc/self/fd: "lowerdir=12:11:10" names the layers by their fds. */
+static int mount_legacy(const struct overlay *o, struct ovl_error *err)
+{
+        const struct ovl_assemble_request *req = o->req;
+        size_t page = (size_t) sysconf(_SC_PAGESIZE), len = 0;
+        _cleanup_free_ char *opts = malloc(page * 4);
+        _cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        unsigned long flags = (o->upper_fd < 0 ? MS_RDONLY : 0) | (req->opts->nosuid ? MS_NOSUID : 0) |
+                              (req->opts->nodev ? MS_NODEV : 0);
+        int r = 0;
+
+        if (!opts || cwd < 0)
+                return ovl_error_fail(err, opts ? errno : ENOMEM, "overlay");
+        len = append_fd_list(opts, len, page * 4, "lowerdir", o->lower.fds, o->lower.count);
+        if (o->upper_fd >= 0) {
+                len = append_fd_list(opts, len, page * 4, "upperdir", &o->upper_fd, 1);
+                len = append_fd_list(opts, len, page * 4, "workdir", &o->work_fd, 1);
+        }
+        len += (size_t) snprintf(opts + len, len < page * 4 ? page * 4 - len : 0, ",index=off,redirect_dir=off,"
+                                 "metacopy=off%s", req->opts->volatile_upper ? ",volatile" : "");
+        if (len >= page)
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
+                                     "rootfs %s: overlay options of %zu bytes do not fit the page size (%zu) "
+                                     "mount(2) takes", req->rootfs, len, page);
+        if (chdir("/proc/self/fd") < 0)
+                return ovl_error_fail(err, errno, "overlay: /proc/self/fd");
+        if (mount(o->source, req->rootfs, "overlay", flags, opts) < 0)
+                r = ovl_error_fail(err, errno, "rootfs %s: overlay mount (legacy mount(2))", req->rootfs);
+        if (fchdir(cwd) < 0 && r == 0)
+                r = ovl_error_fail(err, errno, "overlay: back to the working directory");
+        return r;
+}
+
+/* The mount at R is ours when it is an overlay whose source names R's record. */
+static bool overlay_is_ours(const struct ovl_record *rec, int rootfs_fd)
+{
+        _cleanup_free_ char *source = NULL;
+        char want[64];
+        struct statfs sf;
+
+        if (fstatfs(rootfs_fd, &sf) < 0 || sf.f_type != OVERLAYFS_MAGIC)
+                return false;
+        mount_source(rec->rootfs, want, sizeof(want));
+        return ovl_mounttable_source(rec->rootfs, &source) == 0 && strcmp(source, want) == 0;
+}
+
+/* Detaches the legacy tmpfs of an interrupted run, then removes a scratch directory. */
+static int remove_scratch(const char *path, struct ovl_error *err)
+{
+        _cleanup_free_ char *parent = NULL, *base = NULL;
+        _cleanup_close_ int pfd = -1;
+        int r = ovl_path_split(path, &parent, &base);
+
+        if (r < 0)
+                return ovl_error_fail(err, -r, "scratch %s", path);
+        pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pfd < 0)
+                return errno == ENOENT ? 0 : ovl_error_fail(err, errno, "scratch %s", path);
+        return ovl_remove_tree_at(pfd, base, path, err);
+}
+
+static int overlay_destroy(const struct ovl_record *rec, struct ovl_error *err)
+{
+        int r = ovl_mount_destroy_target(rec, overlay_is_ours, err);
+
+        for (size_t i = 0; r == 0 && i < rec->scratch.count; i++) {
+                const char *s = rec->scratch.items[i];
+                size_t n = strlen(s), t = strlen("/" TMPFS_SCRATCH);
+
+                if (strcmp(s, rec->rootfs) == 0)
+                        continue; /* R itself: ovl_mount_destroy_target's */
+                /* A legacy tmpfs left mounted by a run that died before detaching it. */
+                if (n > t && strcmp(s + n - t, "/" TMPFS_SCRATCH) == 0)
+                        (void) umount2(s, MNT_DETACH | UMOUNT_NOFOLLOW);
+                r = remove_scratch(s, err);
+        }
+        return r;
+}
+
+/* A mount without an upper dir needs two lower layers at least: a single layer gets an empty
+ * directory beneath it, which shows nothing (its root is shadowed by the layer's). */
+static int add_empty_bottom(struct overlay *o, struct ovl_error *err)
+{
+        char path[4200];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/layers/empty", o->req->work_dir);
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                return ovl_error_fail(err, errno, "cache %s", path);
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return ovl_error_fail(err, errno, "cache %s", path);
+        memmove(o->lower.fds + 1, o->lower.fds, o->lower.count * sizeof(int));
+        o->lower.fds[0] = fd;
+        o->lower.count++;
+        return 0;
+}
+
+static int overlay_mount(struct overlay *o, struct ovl_error *err)
+{
+        const struct ovl_assemble_request *req = o->req;
+        int r = ovl_lower_stack_build(req->layers, req->work_dir, OVL_OVERLAY_MAX_STACK, req->opts->no_flatten,
+                                      &o->lower, err);
+
+        for (size_t i = 0; r == 0 && i < o->lower.caches.count; i++)
+                r = ovl_strlist_append(&req->rec->caches, o->lower.caches.items[i]);
+        if (r == 0 && !req->opts->read_only)
+                r = upper_create(o, err);
+        else if (r == 0 && o->lower.count < 2)
+                r = add_empty_bottom(o, err);
+        if (r == 0 && o->tmpfs_legacy) {
+                char path[4200];
+                snprintf(path, sizeof(path), "%s/" TMPFS_SCRATCH, req->record_dir);
+                r = ovl_strlist_append(&req->rec->scratch, path);
+        }
+        if (r == 0)
+                r = ovl_strlist_append(&req->rec->mounts, req->rootfs);
+        if (r == 0)
+                r = ovl_mount_make_target(req, err);
+        if (r == 0)
+                r = req->checkpoint(req, err);
+        if (r < 0)
+                return r;
+        r = mount_new_api(o, err);
+        if (r == -ENOSYS)
+                r = mount_legacy(o, err);
+        return r;
+}
+
+static int overlay_assemble(const struct ovl_assemble_request *req, struct ovl_error *err)
+{
+        struct overlay o = { .req = req, .upper_fd = -1, .work_fd = -1, .tmpfs_fd = -1,
+                             .lower = { .cache_lock_fd = -1 } };
+        int r;
+
+        mount_source(req->rootfs, o.source, sizeof(o.source));
+        req->rec->read_only = req->opts->read_only;
+        r = overlay_mount(&o, err);
+        /* The overlay holds its own references to the upper tmpfs: its legacy mount point goes. */
+        if (o.tmpfs_legacy) {
+                char path[4200];
+                snprintf(path, sizeof(path), "%s/" TMPFS_SCRATCH, req->record_dir);
+                (void) umount2(path, MNT_DETACH);
+        }
+        overlay_release(&o);
+        if (r < 0)
+                (void) overlay_destroy(req->rec, NULL);
+        return r;
+}
+
+const struct ovl_backend_ops ovl_backend_overlay = {
+        .name = "overlay",
+        .summary = "mount an overlayfs of the layers, writable through a managed upper dir",
+        .needs = OVL_NEEDS_MOUNT | OVL_NEEDS_OVERLAYFS,
+        .max_layers = 0,
+        .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_MOUNT_FLAGS | OVL_ACCEPTS_UPPER | OVL_ACCEPTS_NO_FLATTEN,
+        .assemble = overlay_assemble,
+        .destroy = overlay_destroy,
+};

@@ -1,0 +1,450 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "backends/copy.h"
+#include "backends/copy_meta.h"
+#include "backends/markers.h"
+#include "backends/overlay_lower.h"
+#include "common/fsutil.h"
+#include "common/macro.h"
+#include "rootfs/workdir.h"
+
+/* Bump when the glue's layout or meaning changes: old cache entries are then simply unused. */
+#define GLUE_VERSION "glue-1"
+#define FLAT_VERSION "flat-1"
+
+/* WORK/layers: the cache, and the lock that keeps gc from removing an entry being built or used. */
+struct cache {
+        int fd;
+        char path[4096];
+        int lock_fd;
+};
+
+struct glue {
+        int below, above; /* -1 when the layer needs none */
+};
+
+/* A glue layer under construction in a temporary entry of the cache. */
+struct glue_build {
+        const struct ovl_layer *layer;
+        int entry_fd;
+        int side_fd[2]; /* below, above: created on first use */
+};
+
+enum { BELOW, ABOVE };
+
+static int cache_open(const char *work_dir, struct cache *c, struct ovl_error *err)
+{
+        snprintf(c->path, sizeof(c->path), "%s/layers", work_dir);
+        if (mkdir(c->path, 0700) < 0 && errno != EEXIST)
+                return ovl_error_fail(err, errno, "cache %s", c->path);
+        c->fd = open(c->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (c->fd < 0)
+                return ovl_error_fail(err, errno, "cache %s", c->path);
+        /* Shared: many assembles build and use entries at once; gc takes it exclusively. */
+        c->lock_fd = openat(c->fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (c->lock_fd < 0 || flock(c->lock_fd, LOCK_SH) < 0)
+                return ovl_error_fail(err, errno, "cache %s/.lock", c->path);
+        return 0;
+}
+
+/* Opens (creating with mode 0755) the directory rel below rootfd, one component at a time. The
+ * names come from a layer's listing, so none is "." or ".." or holds a '/'. */
+static int mkdirs_at(int rootfd, const char *rel, int *ret_fd)
+{
+        _cleanup_free_ char *copy = strdup(rel);
+        int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char *save = NULL;
+
+        if (!copy || fd < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return copy ? -errno : -ENOMEM;
+        }
+        for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+                int next;
+                if (mkdirat(fd, c, 0755) < 0 && errno != EEXIST) {
+                        int e = errno;
+                        close(fd);
+                        return -e;
+                }
+                next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                close(fd);
+                if (next < 0)
+                        return -errno;
+                fd = next;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+static int glue_side(struct glue_build *g, int side, int *ret_fd)
+{
+        static const char *const names[] = { "below", "above" };
+
+        if (g->side_fd[side] < 0) {
+                if (mkdirat(g->entry_fd, names[side], 0755) < 0)
+                        return -errno;
+                g->side_fd[side] = openat(g->entry_fd, names[side], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (g->side_fd[side] < 0)
+                        return -errno;
+        }
+        *ret_fd = g->side_fd[side];
+        return 0;
+}
+
+/* A 0/0 character device: overlayfs' own whiteout. */
+static int put_whiteout(struct glue_build *g, int side, const char *dir, const char *name)
+{
+        _cleanup_close_ int dfd = -1;
+        int root = -1, r = glue_side(g, side, &root);
+
+        if (r == 0)
+                r = mkdirs_at(root, dir, &dfd);
+        if (r == 0 && mknodat(dfd, name, S_IFCHR | 0600, makedev(0, 0)) < 0 && errno != EEXIST)
+                r = -errno;
+        return r;
+}
+
+static int put_dir(struct glue_build *g, int side, const char *dir, bool opaque)
+{
+        _cleanup_close_ int dfd = -1;
+        int root = -1, r = glue_side(g, side, &root);
+
+        if (r == 0)
+                r = mkdirs_at(root, dir, &dfd);
+        if (r == 0 && opaque && fsetxattr(dfd, "trusted.overlay.opaque", "y", 1, 0) < 0)
+                r = -errno;
+        return r;
+}
+
+/* Translates one marker the kernel would not read (see overlay_lower.h). */
+static int glue_marker(void *ctx, const struct ovl_marker *m, struct ovl_error *err)
+{
+        struct glue_build *g = ctx;
+        int r = 0;
+
+        if (ovl_marker_is_native(m))
+                return 0;
+        switch (m->kind) {
+        case OVL_MARKER_AUFS_WHITEOUT:
+                r = put_whiteout(g, BELOW, m->dir, m->target);
+                if (r == 0)
+                        r = put_whiteout(g, ABOVE, m->dir, m->name);
+                break;
+        case OVL_MARKER_AUFS_OPAQUE:
+                r = put_dir(g, BELOW, m->dir, true);
+                if (r == 0)
+                        r = put_whiteout(g, ABOVE, m->dir, m->name);
+                break;
+        case OVL_MARKER_AUFS_META:
+        case OVL_MARKER_XATTR_WHITEOUT:
+                r = put_whiteout(g, ABOVE, m->dir, m->name);
+                break;
+        case OVL_MARKER_OPAQUE_DIR:
+                r = put_dir(g, BELOW, m->dir, true);
+                if (r == 0)
+                        r = put_dir(g, ABOVE, m->dir, false);
+                break;
+        case OVL_MARKER_XATTR_DIR:
+                r = put_dir(g, ABOVE, m->dir, false);
+                break;
+        case OVL_MARKER_CHARDEV:
+                break;
+        }
+        if (r < 0)
+                return ovl_error_fail(err, -r, "layer %s: %s%s%s: building its overlay glue", g->layer->path, m->dir,
+                                      *m->dir ? "/" : "", m->name);
+        return 0;
+}
+
+/* Gives every directory of the ABOVE glue the metadata of the layer's directory of the same path,
+ * children first (times last), so the glue changes nothing of what the layer shows. */
+static int copy_dir_metadata(const struct ovl_layer *layer, int glue_fd, char *rel, size_t len)
+{
+        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_close_ int src = -1;
+        struct dirent *de;
+        struct stat st;
+        int fd = openat(glue_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+        if (fd < 0 || !(d = fdopendir(fd))) {
+                if (fd >= 0)
+                        close(fd);
+                return -errno;
+        }
+        while (r == 0 && (de = readdir(d))) {
+                size_t n = strlen(de->d_name);
+                _cleanup_close_ int child = -1;
+
+                if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (len + n + 2 > 4 * 4096)
+                        return -ENAMETOOLONG;
+                child = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (child < 0)
+                        return -errno;
+                snprintf(rel + len, 4 * 4096 - len, "%s%s", len ? "/" : "", de->d_name);
+                r = copy_dir_metadata(layer, child, rel, len + n + (len ? 1 : 0));
+                rel[len] = '\0';
+        }
+        if (r < 0)
+                return r;
+        r = len ? ovl_open_beneath(layer->fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, &src)
+                : ((src = openat(layer->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ? -errno : 0);
+        if (r == 0 && fstat(src, &st) < 0)
+                r = -errno;
+        if (r == 0)
+                r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = src }, &(struct ovl_node_ref){ .fd = glue_fd }, &st,
+                                      0755);
+        return r;
+}
+
+/* Builds the glue of layer into the empty cache entry at entry_fd. */
+static int glue_build(const struct ovl_layer *layer, int entry_fd, struct ovl_error *err)
+{
+        struct glue_build g = { .layer = layer, .entry_fd = entry_fd, .side_fd = { -1, -1 } };
+        _cleanup_free_ char *rel = NULL;
+        int r = ovl_layer_scan_markers(layer, glue_marker, &g, err);
+
+        if (r == 0 && g.side_fd[ABOVE] >= 0) {
+                rel = calloc(1, 4 * 4096);
+                r = rel ? copy_dir_metadata(layer, g.side_fd[ABOVE], rel, 0) : -ENOMEM;
+                if (r < 0)
+                        r = ovl_error_fail(err, -r, "layer %s: copying directory metadata to its overlay glue",
+                                           layer->path);
+        }
+        for (int i = 0; i < 2; i++)
+                if (g.side_fd[i] >= 0)
+                        close(g.side_fd[i]);
+        return r;
+}
+
+typedef int (*entry_builder_fn)(void *data, int entry_fd, const char *entry_path, struct ovl_error *err);
+
+/* Opens cache entry `key`, building it with `build` when missing: in a temporary entry renamed into
+ * place, so a half-built entry is never used, and a concurrent builder's result wins the race. */
+static int cache_entry(struct cache *c, const char *key, entry_builder_fn build, void *data, int *ret_fd,
+                       struct ovl_strlist *used, struct ovl_error *err)
+{
+        char tmp[64], path[4200];
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        snprintf(path, sizeof(path), "%s/%s", c->path, key);
+        fd = openat(c->fd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno != ENOENT)
+                return ovl_error_fail(err, errno, "cache %s", path);
+        if (fd < 0) {
+                snprintf(tmp, sizeof(tmp), ".tmp-%s-%d", key, (int) getpid());
+                (void) ovl_remove_tree_at(c->fd, tmp, "cache", NULL);
+                if (mkdirat(c->fd, tmp, 0755) < 0)
+                        return ovl_error_fail(err, errno, "cache %s/%s", c->path, tmp);
+                fd = openat(c->fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = fd < 0 ? ovl_error_fail(err, errno, "cache %s/%s", c->path, tmp) : build(data, fd, path, err);
+                if (r == 0 && renameat2(c->fd, tmp, c->fd, key, RENAME_NOREPLACE) < 0 && errno != EEXIST)
+                        r = ovl_error_fail(err, errno, "cache %s", path);
+                (void) ovl_remove_tree_at(c->fd, tmp, "cache", NULL); /* when the rename lost, or failed */
+                if (r < 0)
+                        return r;
+                close(fd);
+                fd = openat(c->fd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return ovl_error_fail(err, errno, "cache %s", path);
+        }
+        r = ovl_strlist_append(used, path);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "cache %s", path);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int build_glue_entry(void *data, int entry_fd, const char *entry_path, struct ovl_error *err)
+{
+        return glue_build(data, entry_fd, err);
+}
+
+/* The identity of a layer: what its cache entries are keyed by. */
+static int layer_identity(const struct ovl_layer *l, char *buf, size_t size)
+{
+        struct ovl_tree_id id;
+        int r = ovl_tree_id_get(l->fd, "", &id);
+
+        if (r < 0)
+                return r;
+        snprintf(buf, size, "%llu:%llu:%llu;", (unsigned long long) id.dev, (unsigned long long) id.ino,
+                 (unsigned long long) id.btime_ns);
+        return 0;
+}
+
+static int glue_get(struct cache *c, const struct ovl_layer *layer, struct glue *ret, struct ovl_strlist *used,
+                    struct ovl_error *err)
+{
+        char ident[128], key[OVL_RECORD_ID_LEN + 16] = GLUE_VERSION "-", id[OVL_RECORD_ID_LEN + 1];
+        _cleanup_close_ int fd = -1;
+        int r = layer_identity(layer, ident, sizeof(ident));
+
+        if (r < 0)
+                return ovl_error_fail(err, -r, "layer %s", layer->path);
+        ovl_workdir_record_id(ident, id);
+        strcat(key, id);
+        r = cache_entry(c, key, build_glue_entry, (void *) layer, &fd, used, err);
+        if (r < 0)
+                return r;
+        ret->below = openat(fd, "below", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        ret->above = openat(fd, "above", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if ((ret->below < 0 || ret->above < 0) && errno != ENOENT)
+                return ovl_error_fail(err, errno, "cache %s/%s", c->path, key);
+        return 0;
+}
+
+static int build_flat_entry(void *data, int entry_fd, const char *entry_path, struct ovl_error *err)
+{
+        return ovl_copy_merge_into(data, entry_fd, entry_path, err);
+}
+
+/* The bottom `count` layers merged once by the copy engine, keyed by their identities in order. */
+static int flat_get(struct cache *c, const struct ovl_layer_list *layers, size_t count, int *ret_fd,
+                    struct ovl_strlist *used, struct ovl_error *err)
+{
+        struct ovl_layer_list bottom = { .items = layers->items, .count = count };
+        char key[OVL_RECORD_ID_LEN + 16] = FLAT_VERSION "-", id[OVL_RECORD_ID_LEN + 1];
+        _cleanup_free_ char *idents = malloc(count * 128 + 1);
+        size_t len = 0;
+
+        if (!idents)
+                return ovl_error_fail(err, ENOMEM, "flatten");
+        idents[0] = '\0';
+        for (size_t i = 0; i < count; i++) {
+                int r = layer_identity(&layers->items[i], idents + len, 128);
+                if (r < 0)
+                        return ovl_error_fail(err, -r, "layer %s", layers->items[i].path);
+                len += strlen(idents + len);
+        }
+        ovl_workdir_record_id(idents, id);
+        strcat(key, id);
+        return cache_entry(c, key, build_flat_entry, &bottom, ret_fd, used, err);
+}
+
+static size_t lowers_of(const struct glue *g, bool has_below)
+{
+        return 1 + (g->above >= 0) + (has_below && g->below >= 0);
+}
+
+/* The number of bottom layers to flatten so that the rest, over the flattened one, fits. */
+static size_t flatten_count(const struct glue *glues, size_t n, size_t max_stack)
+{
+        size_t used = 1; /* the flattened layer */
+
+        for (size_t i = n; i-- > 0;) {
+                if (used + lowers_of(&glues[i], true) > max_stack)
+                        return i + 1;
+                used += lowers_of(&glues[i], true);
+        }
+        return 0;
+}
+
+static int push_fd(struct ovl_lower_stack *s, int fd)
+{
+        int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+        if (copy < 0)
+                return -errno;
+        s->fds[s->count++] = copy;
+        return 0;
+}
+
+static int stack_fill(struct ovl_lower_stack *s, const struct ovl_layer_list *layers, const struct glue *glues,
+                      size_t first, int flat_fd)
+{
+        int r = flat_fd >= 0 ? push_fd(s, flat_fd) : 0;
+
+        for (size_t i = first; i < layers->count && r == 0; i++) {
+                /* Below the bottom layer there is nothing for a below-glue to hide. */
+                if (glues[i].below >= 0 && (i > 0 || flat_fd >= 0))
+                        r = push_fd(s, glues[i].below);
+                if (r == 0)
+                        r = push_fd(s, layers->items[i].fd);
+                if (r == 0 && glues[i].above >= 0)
+                        r = push_fd(s, glues[i].above);
+        }
+        return r;
+}
+
+int ovl_lower_stack_build(const struct ovl_layer_list *layers, const char *work_dir, size_t max_stack,
+                          bool no_flatten, struct ovl_lower_stack *ret, struct ovl_error *err)
+{
+        struct cache c = { .fd = -1, .lock_fd = -1 };
+        struct glue *glues = calloc(layers->count, sizeof(*glues));
+        size_t total = 0, flat = 0;
+        int flat_fd = -1, r;
+
+        *ret = (struct ovl_lower_stack){ .fds = calloc(3 * layers->count + 1, sizeof(int)) };
+        if (!glues || !ret->fds) {
+                free(glues);
+                return ovl_error_fail(err, ENOMEM, "overlay");
+        }
+        for (size_t i = 0; i < layers->count; i++)
+                glues[i] = (struct glue){ -1, -1 };
+        r = cache_open(work_dir, &c, err);
+        for (size_t i = 0; r == 0 && i < layers->count; i++) {
+                r = glue_get(&c, &layers->items[i], &glues[i], &ret->caches, err);
+                total += lowers_of(&glues[i], i > 0);
+        }
+        if (r == 0 && total > max_stack) {
+                if (no_flatten)
+                        r = ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
+                                          "overlay: %zu layers need %zu lower directories; the kernel stacks at most "
+                                          "%zu in one mount (--no-flatten given)",
+                                          layers->count, total, max_stack);
+                else {
+                        flat = flatten_count(glues, layers->count, max_stack);
+                        r = flat_get(&c, layers, flat, &flat_fd, &ret->caches, err);
+                }
+        }
+        if (r == 0) {
+                r = stack_fill(ret, layers, glues, flat, flat_fd);
+                if (r < 0)
+                        r = ovl_error_fail(err, -r, "overlay: lower stack");
+        }
+        ret->flattened = flat;
+        for (size_t i = 0; i < layers->count; i++) {
+                if (glues[i].below >= 0)
+                        close(glues[i].below);
+                if (glues[i].above >= 0)
+                        close(glues[i].above);
+        }
+        free(glues);
+        if (flat_fd >= 0)
+                close(flat_fd);
+        if (c.fd >= 0)
+                close(c.fd);
+        /* The shared cache lock stays held until the stack is cleared: by then the record names
+         * the entries, and gc keeps them. */
+        ret->cache_lock_fd = c.lock_fd;
+        if (r < 0)
+                ovl_lower_stack_clear(ret);
+        return r;
+}
+
+void ovl_lower_stack_clear(struct ovl_lower_stack *s)
+{
+        for (size_t i = 0; i < s->count; i++)
+                close(s->fds[i]);
+        free(s->fds);
+        ovl_strlist_clear(&s->caches);
+        if (s->cache_lock_fd >= 0)
+                close(s->cache_lock_fd);
+        *s = (struct ovl_lower_stack){ .cache_lock_fd = -1 };
+}
