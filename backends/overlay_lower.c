@@ -21,7 +21,7 @@
 #include "rootfs/workdir.h"
 
 /* Bump when the glue's layout or meaning changes: old cache entries are then simply unused. */
-#define GLUE_VERSION "glue-1"
+#define GLUE_VERSION "glue-2"
 #define FLAT_VERSION "flat-1"
 
 /* WORK/layers: the cache, and the lock that keeps gc from removing an entry being built or used. */
@@ -44,6 +44,23 @@ struct glue_build {
 
 enum { BELOW, ABOVE };
 
+int ovl_cache_lock(const char *work_dir, bool exclusive)
+{
+        char path[4200];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/layers.lock", work_dir);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH) < 0) {
+                int e = errno;
+                close(fd);
+                return e == EWOULDBLOCK ? -EBUSY : -e;
+        }
+        return fd;
+}
+
 static int cache_open(const char *work_dir, struct cache *c, struct ovl_error *err)
 {
         snprintf(c->path, sizeof(c->path), "%s/layers", work_dir);
@@ -52,10 +69,11 @@ static int cache_open(const char *work_dir, struct cache *c, struct ovl_error *e
         c->fd = open(c->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (c->fd < 0)
                 return ovl_error_fail(err, errno, "cache %s", c->path);
-        /* Shared: many assembles build and use entries at once; gc takes it exclusively. */
-        c->lock_fd = openat(c->fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (c->lock_fd < 0 || flock(c->lock_fd, LOCK_SH) < 0)
-                return ovl_error_fail(err, errno, "cache %s/.lock", c->path);
+        /* Shared: many assembles build and use entries at once; gc takes it exclusively. It lives
+         * beside the cache, never removed, so every process locks the same file. */
+        c->lock_fd = ovl_cache_lock(work_dir, false);
+        if (c->lock_fd < 0)
+                return ovl_error_fail(err, -c->lock_fd, "cache lock %s.lock", c->path);
         return 0;
 }
 
@@ -129,12 +147,30 @@ static int put_dir(struct glue_build *g, int side, const char *dir, bool opaque)
         return r;
 }
 
+static int marker_fail(const struct glue_build *g, const struct ovl_marker *m, int r, struct ovl_error *err)
+{
+        return ovl_error_fail(err, -r, "layer %s: %s%s%s: building its overlay glue", g->layer->path, m->dir,
+                              *m->dir ? "/" : "", m->name);
+}
+
+static int put_dir_or_fail(struct glue_build *g, const struct ovl_marker *m, struct ovl_error *err)
+{
+        int r = put_dir(g, ABOVE, m->dir, false);
+
+        return r < 0 ? marker_fail(g, m, r, err) : 0;
+}
+
 /* Translates one marker the kernel would not read (see overlay_lower.h). */
 static int glue_marker(void *ctx, const struct ovl_marker *m, struct ovl_error *err)
 {
         struct glue_build *g = ctx;
         int r = 0;
 
+        /* The kernel reads these, but lists a whiteout in a directory only one layer has (it
+         * reads such a directory as it is): a directory in the glue above makes it a merged one,
+         * whose listing the kernel filters. */
+        if ((m->kind == OVL_MARKER_CHARDEV || m->kind == OVL_MARKER_XATTR_WHITEOUT) && ovl_marker_is_native(m))
+                return put_dir_or_fail(g, m, err);
         if (ovl_marker_is_native(m))
                 return 0;
         switch (m->kind) {
@@ -163,10 +199,7 @@ static int glue_marker(void *ctx, const struct ovl_marker *m, struct ovl_error *
         case OVL_MARKER_CHARDEV:
                 break;
         }
-        if (r < 0)
-                return ovl_error_fail(err, -r, "layer %s: %s%s%s: building its overlay glue", g->layer->path, m->dir,
-                                      *m->dir ? "/" : "", m->name);
-        return 0;
+        return r < 0 ? marker_fail(g, m, r, err) : 0;
 }
 
 /* Gives every directory of the ABOVE glue the metadata of the layer's directory of the same path,

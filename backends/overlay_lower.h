@@ -37,3 +37,7 @@ int ovl_lower_stack_build(const struct ovl_layer_list *layers, const char *work_
                           bool no_flatten, struct ovl_lower_stack *ret, struct ovl_error *err);
 
 void ovl_lower_stack_clear(struct ovl_lower_stack *s);
+
+/* Locks the cache of work_dir: shared while entries are built or picked for a record, exclusive
+ * (without waiting: -EBUSY) for gc. Returns the lock fd or -errno. */
+int ovl_cache_lock(const char *work_dir, bool exclusive);

@@ -12,6 +12,7 @@
 
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "backends/overlay_lower.h"
 #include "rootfs/lifecycle.h"
 #include "rootfs/mounttable.h"
 #include "rootfs/workdir.h"
@@ -565,6 +566,61 @@ static int gc_locks(struct ovl_workdir *wd, struct ovl_gc_report *rep)
         return 0;
 }
 
+/* Whether any record of the work dir names path as a cache it uses. */
+static bool cache_in_use(struct ovl_workdir *wd, char **ids, size_t n_ids, const char *path)
+{
+        bool used = false;
+
+        for (size_t i = 0; i < n_ids && !used; i++) {
+                struct ovl_record rec = { 0 };
+                if (ovl_workdir_load_record(wd, ids[i], &rec, NULL) < 0)
+                        continue;
+                for (size_t j = 0; j < rec.caches.count && !used; j++)
+                        used = strcmp(rec.caches.items[j], path) == 0;
+                ovl_record_clear(&rec);
+        }
+        return used;
+}
+
+/* Cache entries (overlay glue and flattened layers) no record names, and half-built ones. Under
+ * the exclusive cache lock, so no assemble is building or picking one meanwhile; when one is,
+ * the caches wait for the next gc. */
+static int gc_caches(struct ovl_workdir *wd, struct ovl_gc_report *rep)
+{
+        _cleanup_close_ int lock = ovl_cache_lock(wd->path, true), cache = -1;
+        _cleanup_closedir_ DIR *d = NULL;
+        char **ids = NULL;
+        size_t n_ids = 0;
+        struct dirent *de;
+        int r;
+
+        if (lock == -EBUSY)
+                return 0;
+        if (lock < 0)
+                return lock;
+        cache = openat(wd->fd, "layers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (cache < 0)
+                return errno == ENOENT ? 0 : -errno;
+        r = ovl_workdir_list_ids(wd, &ids, &n_ids);
+        if (r < 0)
+                return r;
+        d = fdopendir(TAKE_FD(cache));
+        while (d && (de = readdir(d))) {
+                struct ovl_error e = { 0 };
+                char path[4200];
+
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                snprintf(path, sizeof(path), "%s/layers/%s", wd->path, de->d_name);
+                if (cache_in_use(wd, ids, n_ids, path))
+                        continue;
+                r = ovl_remove_tree_at(dirfd(d), de->d_name, path, &e);
+                report_add(rep, "cache", path, r < 0 ? e.msg : "cache no rootfs uses", r == 0);
+        }
+        ovl_strv_free(ids);
+        return d ? 0 : -errno;
+}
+
 int ovl_lifecycle_gc(const char *work_dir, struct ovl_gc_report *ret, struct ovl_error *err)
 {
         struct ovl_workdir wd;
@@ -583,6 +639,8 @@ int ovl_lifecycle_gc(const char *work_dir, struct ovl_gc_report *ret, struct ovl
                 r = gc_record(&wd, ids[i], ret);
         if (r == 0)
                 r = gc_locks(&wd, ret);
+        if (r == 0)
+                r = gc_caches(&wd, ret);
         ovl_strv_free(ids);
         ovl_workdir_close(&wd);
         if (r < 0)
