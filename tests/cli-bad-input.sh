@@ -39,7 +39,7 @@ expect_bad 2 "not both" assemble --backend=copy --rootfs="$R" --layers-from=- "$
 expect_bad 2 "layer list $TEST_TMP/nolist: No such file or directory" assemble --backend=copy --rootfs="$R" --layers-from="$TEST_TMP/nolist"
 expect_bad 2 "rootfs $TEST_TMP/nodir/r: parent directory: No such file or directory" assemble --backend=copy --rootfs="$TEST_TMP/nodir/r" "$L"
 expect_bad 2 "lies inside layer $L" assemble --backend=copy --rootfs="$L/etc/r" "$L"
-expect_bad 2 "--read-only is not supported" assemble --backend=copy --read-only --rootfs="$R" "$L"
+expect_bad 2 "backend copy: does not take --read-only" assemble --backend=copy --read-only --rootfs="$R" "$L"
 expect_bad 2 "unknown command" frobnicate
 expect_bad 2 "no command given" 
 expect_bad 2 "too many operands" destroy a b

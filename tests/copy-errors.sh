@@ -229,7 +229,8 @@ R=$OTHER/rootfs
 run_ovl 0 assemble --backend=copy --rootfs="$R" "$TEST_TMP/x0" "$LAYER_FS/x1"
 # The same layers assembled beside them are the reference.
 run_ovl 0 assemble --backend=copy --rootfs="$TEST_TMP/reference" "$TEST_TMP/x0" "$LAYER_FS/x1"
-diff <(manifest "$TEST_TMP/reference") <(manifest "$R") || fail "the rootfs on another filesystem differs"
+manifest "$TEST_TMP/reference" >"$TEST_TMP/reference.manifest"
+manifest "$R" | diff "$TEST_TMP/reference.manifest" - || fail "the rootfs on another filesystem differs"
 run_ovl 0 destroy "$R"
 run_ovl 0 destroy "$TEST_TMP/reference"
 assert_absent "$R"

@@ -446,14 +446,14 @@ END_TEST
 START_TEST(test_read_xattrs_opaque_y)
 {
         if (make_with_xattr("opq", true, "user.overlay.opaque", "y"))
-                ck_assert_uint_eq(read_bits("opq"), OVL_XATTR_OPAQUE);
+                ck_assert_uint_eq(read_bits("opq"), OVL_XATTR_OPAQUE | OVL_XATTR_USER_NS);
 }
 END_TEST
 
 START_TEST(test_read_xattrs_opaque_x)
 {
         if (make_with_xattr("xw", true, "user.overlay.opaque", "x"))
-                ck_assert_uint_eq(read_bits("xw"), OVL_XATTR_HAS_WHITEOUTS);
+                ck_assert_uint_eq(read_bits("xw"), OVL_XATTR_HAS_WHITEOUTS | OVL_XATTR_USER_NS);
 }
 END_TEST
 
@@ -467,14 +467,14 @@ END_TEST
 START_TEST(test_read_xattrs_whiteouts)
 {
         if (make_with_xattr("ws", true, "user.overlay.whiteouts", ""))
-                ck_assert_uint_eq(read_bits("ws"), OVL_XATTR_HAS_WHITEOUTS);
+                ck_assert_uint_eq(read_bits("ws"), OVL_XATTR_HAS_WHITEOUTS | OVL_XATTR_USER_NS);
 }
 END_TEST
 
 START_TEST(test_read_xattrs_whiteout_file)
 {
         if (make_with_xattr("wo", false, "user.overlay.whiteout", ""))
-                ck_assert_uint_eq(read_bits("wo"), OVL_XATTR_WHITEOUT);
+                ck_assert_uint_eq(read_bits("wo"), OVL_XATTR_WHITEOUT | OVL_XATTR_USER_NS);
 }
 END_TEST
 
