@@ -31,20 +31,6 @@ mesos_style_copy() {
         done
 }
 
-tiny_layers() {
-        local dir=$BENCH_CACHE/tiny-500 tmp i
-        if [ ! -d "$dir" ]; then
-                tmp=$(mktemp -d "$BENCH_CACHE/.tiny.XXXXXX")
-                for i in $(seq -w 0 499); do
-                        mkdir -p "$tmp/l$i/shared" "$tmp/l$i/own"
-                        echo "layer $i" >"$tmp/l$i/shared/file"
-                        echo "own $i" >"$tmp/l$i/own/file-$i"
-                done
-                mv "$tmp" "$dir"
-        fi
-        printf '%s\n' "$dir"/l*
-}
-
 mkdir -p "$BENCH_CACHE"
 report_header
 
@@ -62,7 +48,7 @@ else
         echo "copy: 4-layer Debian: skipped (debootstrap could not build the fixture)"
 fi
 
-mapfile -t tiny < <(tiny_layers)
+mapfile -t tiny < <(tiny_layers 500)
 ours=$(best_of 3 destroy_r "$OVLBACKEND" -q assemble --backend=copy --rootfs="$R" "${tiny[@]}")
 destroy_r
 base=$(best_of 3 'rm -rf "$BENCH_DIR/mesos"' mesos_style_copy "$BENCH_DIR/mesos" "${tiny[@]}")

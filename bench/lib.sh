@@ -28,14 +28,33 @@ best_of() {
         printf '%.3f\n' "$best"
 }
 
-# report NAME OURS BASELINE BASELINE-NAME GOAL: one table row and one CSV line.
+# report NAME OURS BASELINE BASELINE-NAME GOAL: one table row and one CSV line; GOAL "-" for a
+# ratio that is only reported.
 report() {
-        local ratio
+        local ratio goal="(goal <= $5)"
         ratio=$(echo "$2 / $3" | bc -l)
-        printf '%-34s %9.3f s %9.3f s %-28s %7.3f  (goal <= %s)\n' "$1" "$2" "$3" "$4" "$ratio" "$5"
+        [ "$5" != - ] || goal=
+        printf '%-38s %9.3f s %9.3f s %-28s %7.3f  %s\n' "$1" "$2" "$3" "$4" "$ratio" "$goal"
         printf '%s,%s,%s,%s,%.4f,%s\n' "$1" "$2" "$3" "$4" "$ratio" "$5" >>"$BENCH_CSV"
 }
 
 report_header() {
-        printf '%-34s %11s %11s %-28s %7s\n' case ovlbackend baseline "baseline is" ratio
+        printf '%-38s %11s %11s %-28s %7s\n' case ovlbackend baseline "baseline is" ratio
+}
+
+# tiny_layers N: prints the paths of N tiny layers, bottom first (cached), each overriding one
+# shared file and adding its own.
+tiny_layers() {
+        local n=$1 dir=$BENCH_CACHE/tiny-$1 tmp i
+        if [ ! -d "$dir" ]; then
+                mkdir -p "$BENCH_CACHE"
+                tmp=$(mktemp -d "$BENCH_CACHE/.tiny.XXXXXX")
+                for i in $(seq -w 0 $((n - 1))); do
+                        mkdir -p "$tmp/l$i/shared" "$tmp/l$i/own"
+                        echo "layer $i" >"$tmp/l$i/shared/file"
+                        echo "own $i" >"$tmp/l$i/own/file-$i"
+                done
+                mv "$tmp" "$dir"
+        fi
+        printf '%s\n' "$dir"/l*
 }

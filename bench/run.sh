@@ -7,4 +7,5 @@ here=$(cd "$(dirname "$0")" && pwd)
 : >"$BENCH_CSV"
 echo "case,ovlbackend_s,baseline_s,baseline,ratio,goal" >"$BENCH_CSV"
 bash "$here/copy.sh"
+bash "$here/overlay.sh"
 echo "CSV: $BENCH_CSV"

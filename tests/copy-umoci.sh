@@ -6,6 +6,7 @@
 require_root
 require_cmd umoci debootstrap python3 tar sha256sum setfattr getfattr setfacl
 . "$OVL_TESTS_SRCDIR/lib/debian-fixture.sh"
+. "$OVL_TESTS_SRCDIR/lib/oci.sh"
 
 rc=0
 debian_fixture "$TEST_TMP/aufs" || rc=$?
@@ -18,50 +19,9 @@ debian_fixture_overlay "$TEST_TMP/overlay" || fail "could not make the overlay f
 FINAL=$DEBIAN_FIXTURE_FINAL
 LAYERS=(l0 l1 l2 l3)
 
-# sha256_of FILE
-sha256_of() {
-        sha256sum "$1" | cut -d' ' -f1
-}
-
-# add_blob FILE: moves FILE into the layout's blobs, named by its digest; sets DIGEST and SIZE.
-add_blob() {
-        DIGEST=sha256:$(sha256_of "$1")
-        SIZE=$(stat -c %s "$1")
-        mv "$1" "$OCI/blobs/sha256/${DIGEST#sha256:}"
-}
-
-# The four AUFS layers as an OCI image layout, by hand: uncompressed tar layers (PAX, so that
-# xattrs including security.capability and long names go in, holes kept), a config whose diff_ids
-# are the layers' digests, a manifest, an index naming it "fixture".
-OCI=$TEST_TMP/oci
-mkdir -p "$OCI/blobs/sha256"
-layer_descs=
-diff_ids=
-for l in "${LAYERS[@]}"; do
-        tar -C "$TEST_TMP/aufs/$l" -cf "$OCI/layer.tar" --format=posix \
-                --pax-option=delete=atime,delete=ctime --xattrs --xattrs-include='*' \
-                --numeric-owner --sparse --sort=name . || fail "tar of layer $l failed"
-        add_blob "$OCI/layer.tar"
-        layer_descs+="${layer_descs:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"$DIGEST\",\"size\":$SIZE}"
-        diff_ids+="${diff_ids:+,}\"$DIGEST\""
-done
-arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
-printf '{"created":"2021-03-03T03:03:03Z","architecture":"%s","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
-        "$arch" "$diff_ids" >"$OCI/config.json"
-add_blob "$OCI/config.json"
-printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[%s]}' \
-        "$DIGEST" "$SIZE" "$layer_descs" >"$OCI/manifest.json"
-add_blob "$OCI/manifest.json"
-printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"fixture"}}]}' \
-        "$DIGEST" "$SIZE" >"$OCI/index.json"
-printf '{"imageLayoutVersion":"1.0.0"}' >"$OCI/oci-layout"
-
-start=$SECONDS
-umoci unpack --image "$OCI:fixture" "$TEST_TMP/bundle" >"$TEST_TMP/umoci.log" 2>&1 ||
-        fail "umoci unpack failed: $(tail -n 20 "$TEST_TMP/umoci.log")"
-echo "umoci unpack: $((SECONDS - start))s"
-UMOCI=$TEST_TMP/bundle/rootfs
-[ -x "$UMOCI/usr/bin/dpkg" ] || fail "umoci made no rootfs"
+umoci_rootfs "$TEST_TMP/oci" "$TEST_TMP/bundle" "${LAYERS[@]/#/$TEST_TMP/aufs/}"
+UMOCI=$UMOCI_ROOTFS
+[ -x "$UMOCI/usr/bin/dpkg" ] || fail "umoci made no Debian rootfs"
 
 manifest "$TEST_TMP/aufs" --dir-mtime >"$TEST_TMP/layers-aufs-before"
 manifest "$TEST_TMP/overlay" --dir-mtime >"$TEST_TMP/layers-overlay-before"

@@ -11,7 +11,11 @@ import sys
 root = sys.argv[1].rstrip('/') or '/'
 dir_mtime = '--dir-mtime' in sys.argv
 no_mtime = '--no-mtime' in sys.argv
-first_name = {}  # (dev, ino) -> first path seen, to show hard links as groups
+# Hard links are shown as groups of names that share an inode inside the tree, not by st_nlink:
+# overlayfs (index=off) reports a lower file's own link count even when a higher layer replaced
+# its partner, and what a rootfs user sees is which names are one file.
+first_name = {}  # (dev, ino) -> first path seen
+names_of = {}    # (dev, ino) -> how many names in the tree
 
 def xattrs(path):
     try:
@@ -38,7 +42,9 @@ def describe(rel, path):
                 h.update(chunk)
         fields += [str(st.st_size), h.hexdigest()[:16]]
         if st.st_nlink > 1:
-            fields.append('link=' + first_name.setdefault((st.st_dev, st.st_ino), '/' + rel))
+            key = (st.st_dev, st.st_ino)
+            names_of[key] = names_of.get(key, 0) + 1
+            fields.append((key, first_name.setdefault(key, '/' + rel)))
     elif kind == stat.S_IFLNK:
         fields.append('-> ' + os.readlink(path))
     elif kind in (stat.S_IFCHR, stat.S_IFBLK):
@@ -46,13 +52,22 @@ def describe(rel, path):
     if not no_mtime and (kind != stat.S_IFDIR or dir_mtime):
         fields.append('mtime=%d' % int(st.st_mtime))
     fields.append(xattrs(path))
-    return ' '.join(f for f in fields if f)
+    return fields
 
-def walk(rel):
+def walk(rel, out):
     path = os.path.join(root, rel) if rel else root
-    print(describe(rel, path))
+    out.append(describe(rel, path))
     if stat.S_ISDIR(os.lstat(path).st_mode):
         for name in sorted(os.listdir(path)):
-            walk(os.path.join(rel, name) if rel else name)
+            walk(os.path.join(rel, name) if rel else name, out)
 
-walk('')
+def render(field):
+    if isinstance(field, tuple):
+        key, first = field
+        return 'link=' + first if names_of[key] > 1 else ''
+    return field
+
+entries = []
+walk('', entries)
+for fields in entries:
+    print(' '.join(r for r in map(render, fields) if r))
