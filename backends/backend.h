@@ -77,6 +77,10 @@ struct ovl_backend_ops {
          * -ESTALE means what the backend made is gone and something else stands in its place,
          * which it left alone: the record is then forgotten and the caller told. */
         int (*destroy)(const struct ovl_record *rec, struct ovl_error *err);
+
+        /* Whether what the record describes still stands at R, exactly (the tree it built, or its
+         * own mount rather than whatever is mounted there now): `list`'s "present". */
+        bool (*in_place)(const struct ovl_record *rec);
 };
 
 extern const struct ovl_backend_ops ovl_backend_copy;

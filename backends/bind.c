@@ -127,6 +127,11 @@ fail:
         return r;
 }
 
+static bool bind_in_place(const struct ovl_record *rec)
+{
+        return ovl_mount_in_place(rec, bind_is_ours);
+}
+
 const struct ovl_backend_ops ovl_backend_bind = {
         .name = "bind",
         .summary = "bind-mount a single layer, read-only unless --read-write",
@@ -136,4 +141,5 @@ const struct ovl_backend_ops ovl_backend_bind = {
                    OVL_ACCEPTS_ALLOW_WHITEOUTS,
         .assemble = bind_assemble,
         .destroy = bind_destroy,
+        .in_place = bind_in_place,
 };

@@ -529,6 +529,14 @@ static int copy_destroy(const struct ovl_record *rec, struct ovl_error *err)
         return r < 0 ? r : remove_rootfs(rec, err);
 }
 
+/* The tree at R is the one assemble renamed there (same device, inode and birth time). */
+static bool copy_in_place(const struct ovl_record *rec)
+{
+        struct ovl_tree_id id;
+
+        return ovl_tree_id_get(AT_FDCWD, rec->rootfs, &id) == 0 && ovl_tree_id_equal(&rec->tree, &id);
+}
+
 const struct ovl_backend_ops ovl_backend_copy = {
         .name = "copy",
         .summary = "copy the merged layers into a plain directory (works everywhere)",
@@ -536,4 +544,5 @@ const struct ovl_backend_ops ovl_backend_copy = {
         .max_layers = 0,
         .assemble = copy_assemble,
         .destroy = copy_destroy,
+        .in_place = copy_in_place,
 };

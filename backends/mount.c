@@ -133,3 +133,10 @@ int ovl_mount_destroy_target(const struct ovl_record *rec, ovl_mount_is_ours_fn 
         }
         return 0;
 }
+
+bool ovl_mount_in_place(const struct ovl_record *rec, ovl_mount_is_ours_fn is_ours)
+{
+        _cleanup_close_ int fd = open(rec->rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        return fd >= 0 && is_ours(rec, fd);
+}

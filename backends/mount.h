@@ -34,3 +34,6 @@ typedef bool (*ovl_mount_is_ours_fn)(const struct ovl_record *rec, int rootfs_fd
  * alone (-ESTALE, see backend.h), and so is a directory that is no longer empty. Returns 0 or
  * -errno with err set. */
 int ovl_mount_destroy_target(const struct ovl_record *rec, ovl_mount_is_ours_fn is_ours, struct ovl_error *err);
+
+/* Whether is_ours says that what stands at R is the backend's mount. */
+bool ovl_mount_in_place(const struct ovl_record *rec, ovl_mount_is_ours_fn is_ours);

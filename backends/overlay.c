@@ -402,6 +402,11 @@ static int overlay_assemble(const struct ovl_assemble_request *req, struct ovl_e
         return r;
 }
 
+static bool overlay_in_place(const struct ovl_record *rec)
+{
+        return ovl_mount_in_place(rec, overlay_is_ours);
+}
+
 const struct ovl_backend_ops ovl_backend_overlay = {
         .name = "overlay",
         .summary = "mount an overlayfs of the layers, writable through a managed upper dir",
@@ -410,4 +415,5 @@ const struct ovl_backend_ops ovl_backend_overlay = {
         .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_MOUNT_FLAGS | OVL_ACCEPTS_UPPER | OVL_ACCEPTS_NO_FLATTEN,
         .assemble = overlay_assemble,
         .destroy = overlay_destroy,
+        .in_place = overlay_in_place,
 };

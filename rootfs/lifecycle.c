@@ -12,6 +12,7 @@
 
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "common/testhook.h"
 #include "backends/overlay_lower.h"
 #include "rootfs/lifecycle.h"
 #include "rootfs/mounttable.h"
@@ -27,6 +28,7 @@ struct assembly {
         int lock_fd;
         char id[OVL_RECORD_ID_LEN + 1];
         bool rootfs_exists;
+        int checkpoints; /* records saved so far, for the test stop points */
 };
 
 static double now_ms(void)
@@ -168,8 +170,14 @@ static int check_rootfs_free(struct assembly *a, const char *given, struct ovl_e
 static int save_checkpoint(const struct ovl_assemble_request *req, struct ovl_error *err)
 {
         struct assembly *a = req->checkpoint_data;
+        char point[32];
+        int r = ovl_workdir_save_record(&a->wd, a->id, req->rec, err);
 
-        return ovl_workdir_save_record(&a->wd, a->id, req->rec, err);
+        if (r == 0) {
+                snprintf(point, sizeof(point), "checkpoint-%d", ++a->checkpoints);
+                ovl_test_stop_point(point);
+        }
+        return r;
 }
 
 /* Rolls back an unfinished record left by a run that died: removes what it made, then the record. */
@@ -248,6 +256,7 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
         req.record_dir_fd = record_dir_fd;
         r = b->assemble(&req, err);
         if (r == 0) {
+                ovl_test_stop_point("assembled"); /* R complete, its record still unfinished */
                 rec->state = OVL_RECORD_READY;
                 r = save_checkpoint(&req, err);
                 if (r < 0)
@@ -406,7 +415,6 @@ static unsigned long long tree_bytes(int parent_fd, const char *name, dev_t dev)
 static void describe(struct ovl_workdir *wd, struct ovl_rootfs_info *info)
 {
         const struct ovl_backend_ops *b = ovl_backend_find(info->rec.backend);
-        struct ovl_tree_id id;
         int lock_fd = -1;
 
         info->presence = OVL_PRESENCE_MISSING;
@@ -416,13 +424,8 @@ static void describe(struct ovl_workdir *wd, struct ovl_rootfs_info *info)
                 info->presence = OVL_PRESENCE_STALE;
         ovl_workdir_unlock(wd, info->id, lock_fd, false);
         (void) ovl_mounttable_is_mounted(info->rec.rootfs, &info->mounted);
-        if (info->presence == OVL_PRESENCE_MISSING) {
-                bool tree = ovl_tree_id_get(AT_FDCWD, info->rec.rootfs, &id) == 0 &&
-                            ovl_tree_id_equal(&info->rec.tree, &id);
-                bool mounts = b && (b->needs & OVL_NEEDS_MOUNT);
-                if ((mounts && info->mounted) || (!mounts && tree))
-                        info->presence = OVL_PRESENCE_PRESENT;
-        }
+        if (info->presence == OVL_PRESENCE_MISSING && b && b->in_place(&info->rec))
+                info->presence = OVL_PRESENCE_PRESENT;
         for (size_t i = 0; i < info->rec.scratch.count; i++)
                 info->scratch_bytes += tree_bytes(AT_FDCWD, info->rec.scratch.items[i], 0);
 }

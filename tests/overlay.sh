@@ -73,24 +73,6 @@ for mode in new legacy; do
         unset OVLBACKEND_LEGACY_MOUNT_API
 done
 
-# N layers, each overriding one shared file and adding its own (AUFS whiteouts in every tenth).
-many_layers() {
-        local dir=$1 n=$2 name=$3 i
-        for i in $(seq -w 0 $((n - 1))); do
-                mkdir -p "$dir/$name$i/shared"
-                echo "$i" >"$dir/$name$i/shared/file"
-                echo "$i" >"$dir/$name$i/own-$i"
-                if [ $((10#$i % 10)) = 9 ]; then : >"$dir/$name$i/.wh.own-$(printf "%0${#i}d" $((10#$i - 1)))"; fi
-        done
-}
-check_many() {
-        local R=$1 n=$2 last
-        last=$(printf "%0${#n}d" $((n - 1)))
-        [ "$(cat "$R/shared/file")" = "$last" ] || fail "$R/shared/file holds $(cat "$R/shared/file"), expected $last"
-        [ "$(find "$R" -maxdepth 1 -name 'own-*' | wc -l)" = $((n - n / 10)) ] || fail "$R: wrong number of own- files"
-        [ -z "$(find "$R" -name '.wh.*')" ] || fail "$R: AUFS markers show"
-}
-
 # 64 layers whose paths are long: far more than a page of mount options.
 long=$TEST_TMP/$(printf 'long%.0s' $(seq 40))
 many_layers "$long" 64 "layer-with-a-long-name-"

@@ -120,3 +120,23 @@ make_fixture() {
         # Fixed times everywhere (directories last), so trees built at different moments compare.
         find "$dir" -depth -exec touch -h -d "$FIXTURE_TIME" {} +
 }
+
+# N layers, each overriding one shared file and adding its own (AUFS whiteouts in every tenth).
+many_layers() {
+        local dir=$1 n=$2 name=$3 i
+        for i in $(seq -w 0 $((n - 1))); do
+                mkdir -p "$dir/$name$i/shared"
+                echo "$i" >"$dir/$name$i/shared/file"
+                echo "$i" >"$dir/$name$i/own-$i"
+                if [ $((10#$i % 10)) = 9 ]; then : >"$dir/$name$i/.wh.own-$(printf "%0${#i}d" $((10#$i - 1)))"; fi
+        done
+}
+
+# check_many R N: R shows the top of N many_layers, every own- file not whited out, no marker.
+check_many() {
+        local R=$1 n=$2 last
+        last=$(printf "%0${#n}d" $((n - 1)))
+        [ "$(cat "$R/shared/file")" = "$last" ] || fail "$R/shared/file holds $(cat "$R/shared/file"), expected $last"
+        [ "$(find "$R" -maxdepth 1 -name 'own-*' | wc -l)" = $((n - n / 10)) ] || fail "$R: wrong number of own- files"
+        [ -z "$(find "$R" -name '.wh.*')" ] || fail "$R: AUFS markers show"
+}
