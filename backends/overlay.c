@@ -6,7 +6,9 @@
  * length limit and nothing to escape, and no path can be swapped after ovlbackend opened it; the
  * kernel's own error text is read from the fs-context log. Where the kernel lacks the new API or
  * lowerdir+, mount(2) from inside /proc/self/fd, where every layer is a name of a few digits, keeps
- * the option string well under the page size for the 500 layers the kernel stacks at most.
+ * the option string well under the page size for the 500 layers the kernel stacks at most. Which
+ * path this kernel takes, and its real stack limit, come from the probe (probe/), run once per boot
+ * and cached under the work dir.
  *
  * index=off, redirect_dir=off and metacopy=off: nothing the mount does may depend on, or write
  * into, a lower layer, so one layer can sit under many overlays at once. */
@@ -29,7 +31,9 @@
 #include "backends/overlay_lower.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "common/log.h"
 #include "common/syscalls.h"
+#include "probe/probe.h"
 #include "rootfs/mounttable.h"
 #include "rootfs/workdir.h"
 
@@ -39,6 +43,7 @@
 /* Everything one overlay mount is made of. */
 struct overlay {
         const struct ovl_assemble_request *req;
+        struct ovl_overlay_caps caps; /* what this kernel takes, from the probe */
         struct ovl_lower_stack lower;
         int upper_fd, work_fd;   /* -1 for a read-only mount */
         int tmpfs_fd;            /* the private tmpfs the upper lives on, or -1 */
@@ -159,19 +164,13 @@ static int upper_create(struct overlay *o, struct ovl_error *err)
 }
 
 /* One layer directory for fsconfig: by fd where the kernel takes fds (6.13+), else by a
- * /proc/self/fd path (always short, never in need of escaping). */
-static int config_dir(int fs, const char *key, int fd)
+ * /proc/self/fd path (always short, never in need of escaping: fsconfig strings stop at 255). */
+static int config_dir(const struct overlay *o, int fs, const char *key, int fd)
 {
-        static bool no_fd_params;
         char path[32];
 
-        if (!no_fd_params) {
-                if (ovl_fsconfig(fs, FSCONFIG_SET_FD, key, NULL, fd) == 0)
-                        return 0;
-                if (errno != EINVAL)
-                        return -errno;
-                no_fd_params = true;
-        }
+        if (o->caps.layer_fds)
+                return ovl_fsconfig(fs, FSCONFIG_SET_FD, key, NULL, fd) < 0 ? -errno : 0;
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
         return ovl_fsconfig(fs, FSCONFIG_SET_STRING, key, path, 0) < 0 ? -errno : 0;
 }
@@ -185,11 +184,11 @@ static int config_all(const struct overlay *o, int fs)
                 return -errno;
         /* lowerdir+ takes the layers top first. */
         for (size_t i = o->lower.count; r == 0 && i-- > 0;)
-                r = config_dir(fs, "lowerdir+", o->lower.fds[i]);
+                r = config_dir(o, fs, "lowerdir+", o->lower.fds[i]);
         if (r == 0 && o->upper_fd >= 0)
-                r = config_dir(fs, "upperdir", o->upper_fd);
+                r = config_dir(o, fs, "upperdir", o->upper_fd);
         if (r == 0 && o->work_fd >= 0)
-                r = config_dir(fs, "workdir", o->work_fd);
+                r = config_dir(o, fs, "workdir", o->work_fd);
         for (size_t i = 0; r == 0 && i < ARRAY_SIZE(fixed); i += 2)
                 if (ovl_fsconfig(fs, FSCONFIG_SET_STRING, fixed[i], fixed[i + 1], 0) < 0)
                         r = -errno;
@@ -214,19 +213,11 @@ static int mount_new_api(const struct overlay *o, struct ovl_error *err)
         _cleanup_close_ int fs = ovl_fsopen("overlay", FSOPEN_CLOEXEC), mnt = -1;
         int r;
 
+        /* The probe found no lowerdir+ (before 6.8) or no new API at all: mount(2) it is. */
+        if (!o->caps.new_api)
+                return -ENOSYS;
         if (fs < 0)
                 return errno == ENOSYS ? -ENOSYS : ovl_error_set(err, OVL_ERR_UNSUPPORTED, errno, "overlay: fsopen");
-        /* Only lowerdir+ can be missing on a kernel with the new API (before 6.8). */
-        if (ovl_fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", "", 0) < 0 && errno == EINVAL) {
-                char msg[256];
-                ssize_t n = read(fs, msg, sizeof(msg) - 1);
-                if (n > 0 && (msg[n] = '\0', strstr(msg, "nknown parameter")))
-                        return -ENOSYS;
-        }
-        close(TAKE_FD(fs));
-        fs = ovl_fsopen("overlay", FSOPEN_CLOEXEC);
-        if (fs < 0)
-                return ovl_error_fail(err, errno, "overlay: fsopen");
         r = config_all(o, fs);
         if (r < 0) {
                 ovl_error_fail(err, -r, "rootfs %s: overlay mount", req->rootfs);
@@ -353,8 +344,12 @@ static int add_empty_bottom(struct overlay *o, struct ovl_error *err)
 static int overlay_mount(struct overlay *o, struct ovl_error *err)
 {
         const struct ovl_assemble_request *req = o->req;
-        int r = ovl_lower_stack_build(req->layers, req->work_dir, OVL_OVERLAY_MAX_STACK, req->opts->no_flatten,
-                                      &o->lower, err);
+        int r = ovl_probe_overlay_caps(req->work_dir, &o->caps, err);
+
+        if (r < 0)
+                return r;
+        r = ovl_lower_stack_build(req->layers, req->work_dir, (size_t) o->caps.max_layers, req->opts->no_flatten,
+                                  &o->lower, err);
 
         for (size_t i = 0; r == 0 && i < o->lower.caches.count; i++)
                 r = ovl_strlist_append(&req->rec->caches, o->lower.caches.items[i]);
@@ -375,6 +370,10 @@ static int overlay_mount(struct overlay *o, struct ovl_error *err)
                 r = req->checkpoint(req, err);
         if (r < 0)
                 return r;
+        ovl_log(OVL_LOG_VERBOSE, "overlay: %zu lower dirs (this kernel stacks %ld; %s), %s", o->lower.count,
+                o->caps.max_layers, o->caps.from_cache ? "probed earlier this boot" : "probed now",
+                !o->caps.new_api ? "mount(2)" : o->caps.layer_fds ? "fsopen, lowerdir+ by fd"
+                                                                   : "fsopen, lowerdir+ by /proc/self/fd path");
         r = mount_new_api(o, err);
         if (r == -ENOSYS)
                 r = mount_legacy(o, err);

@@ -19,9 +19,6 @@
 #include "common/error.h"
 #include "rootfs/record.h"
 
-/* The most lower layers one overlay mount takes (the kernel's OVL_MAX_STACK). */
-#define OVL_OVERLAY_MAX_STACK 500
-
 struct ovl_lower_stack {
         int *fds;              /* directory fds, bottom first */
         size_t count;

@@ -2,7 +2,7 @@
 
 #include <stdio.h>
 
-#include "backends/probe.h"
+#include "probe/probe.h"
 #include "cli/cli.h"
 #include "common/json.h"
 
@@ -10,7 +10,9 @@ static void print_help(void)
 {
         printf("Usage: ovlbackend probe [--json] [DIR]\n"
                "Test what this kernel and the filesystem under DIR (default: the work dir) support,\n"
-               "by trying each feature in a scratch directory that is removed afterwards, and say\n"
+               "by trying each feature for real in a scratch directory that is removed afterwards\n"
+               "(test mounts stay in a private mount namespace): overlayfs and its mount API, options\n"
+               "and stack limit, d_type, idmapped mounts, reflink, user namespaces, seccomp. Then say\n"
                "which backend to use. Exit 0 when a backend can work here, 3 when none can.\n\n"
                "Options:\n"
                "      --json           print one JSON object on stdout\n"
@@ -31,6 +33,16 @@ static void print_json(const struct ovl_probe_result *res)
                 ovl_json_string(&j, "detail", f->detail);
                 ovl_json_object_end(&j);
         }
+        ovl_json_object_begin(&j, "module_parameters");
+        for (size_t i = 0; i < res->n_params; i++)
+                ovl_json_string(&j, res->module_params[i].name, res->module_params[i].value);
+        ovl_json_object_end(&j);
+        ovl_json_int(&j, "max_layers", res->max_layers);
+        ovl_json_string(&j, "max_layers_how", res->max_layers_how);
+        ovl_json_int(&j, "page_size", res->page_size);
+        ovl_json_int(&j, "fsconfig_string_max", res->fsconfig_string_max);
+        ovl_json_string(&j, "backing_fs_type", res->fs_type);
+        ovl_json_int(&j, "elapsed_ms", (long long) res->elapsed_ms);
         ovl_json_string(&j, "recommended_backend", res->recommended_backend);
         ovl_json_string(&j, "reason", res->reason);
         ovl_json_object_end(&j);
@@ -61,6 +73,13 @@ int ovl_cmd_probe(int argc, char **argv, struct ovl_cli_globals *g)
                 for (size_t i = 0; i < res.count; i++)
                         printf("%-16s %-3s %s%s%s\n", res.features[i].key, res.features[i].supported ? "yes" : "no",
                                res.features[i].how, *res.features[i].detail ? ": " : "", res.features[i].detail);
+                printf("%-16s %-3ld %s\n", "max_layers", res.max_layers, res.max_layers_how);
+                printf("%-16s %-3ld what mount(2)'s option string must fit in\n", "page_size", res.page_size);
+                printf("%-16s %-3ld bytes: the longest fsconfig string value\n", "fsconfig_string",
+                       res.fsconfig_string_max);
+                for (size_t i = 0; i < res.n_params; i++)
+                        printf("%-16s %-3s /sys/module/overlay/parameters/%s\n", i ? "" : "module defaults",
+                               res.module_params[i].value, res.module_params[i].name);
                 printf("%-16s %s (%s)\n", "recommended", res.recommended_backend ? res.recommended_backend : "none",
                        res.reason);
         }

@@ -14,6 +14,7 @@
 #include "common/macro.h"
 #include "common/testhook.h"
 #include "backends/overlay_lower.h"
+#include "probe/probe.h"
 #include "rootfs/lifecycle.h"
 #include "rootfs/mounttable.h"
 #include "rootfs/workdir.h"
@@ -624,6 +625,31 @@ static int gc_caches(struct ovl_workdir *wd, struct ovl_gc_report *rep)
         return d ? 0 : -errno;
 }
 
+/* WORK/probe/: caches of earlier boots and scratch dirs of probes that died. */
+static int gc_probe_dir(struct ovl_workdir *wd, struct ovl_gc_report *rep)
+{
+        _cleanup_close_ int fd = openat(wd->fd, "probe", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        d = fdopendir(TAKE_FD(fd));
+        while (d && (de = readdir(d))) {
+                struct ovl_error e = { 0 };
+                char path[4200];
+                int r;
+
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || ovl_probe_entry_live(de->d_name))
+                        continue;
+                snprintf(path, sizeof(path), "%s/probe/%s", wd->path, de->d_name);
+                r = ovl_remove_tree_at(dirfd(d), de->d_name, path, &e);
+                report_add(rep, "probe", path, r < 0 ? e.msg : "probe result of an earlier boot, or a dead probe's scratch",
+                           r == 0);
+        }
+        return d ? 0 : -errno;
+}
+
 int ovl_lifecycle_gc(const char *work_dir, struct ovl_gc_report *ret, struct ovl_error *err)
 {
         struct ovl_workdir wd;
@@ -644,6 +670,8 @@ int ovl_lifecycle_gc(const char *work_dir, struct ovl_gc_report *ret, struct ovl
                 r = gc_locks(&wd, ret);
         if (r == 0)
                 r = gc_caches(&wd, ret);
+        if (r == 0)
+                r = gc_probe_dir(&wd, ret);
         ovl_strv_free(ids);
         ovl_workdir_close(&wd);
         if (r < 0)

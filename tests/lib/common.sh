@@ -95,9 +95,10 @@ manifest() {
         python3 "$MANIFEST" "$@"
 }
 
-# Nothing of ovlbackend's may remain under the work dir but empty bookkeeping directories.
+# Nothing of ovlbackend's may remain under the work dir but empty bookkeeping directories and
+# this boot's probe cache (probe/overlay-<boot id>).
 assert_workdir_clean() {
         local left
-        left=$(find "$OVLBACKEND_WORK_DIR" -mindepth 2 2>/dev/null || true)
+        left=$(find "$OVLBACKEND_WORK_DIR" -mindepth 2 -not -path "$OVLBACKEND_WORK_DIR/probe/overlay-$(cat /proc/sys/kernel/random/boot_id)*" 2>/dev/null || true)
         [ -z "$left" ] || fail "work dir not clean: $left"
 }
