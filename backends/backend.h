@@ -7,6 +7,7 @@
 
 #include "backends/layer.h"
 #include "common/error.h"
+#include "namespaces/sandbox.h"
 #include "rootfs/record.h"
 
 /* What a backend needs from the kernel, for `probe` and for clear refusals. */
@@ -45,6 +46,11 @@ struct ovl_backend_options {
  * creates anything the record lists, so that an interrupted run leaves nothing `gc` cannot find. */
 typedef int (*ovl_checkpoint_fn)(const struct ovl_assemble_request *req, struct ovl_error *err);
 
+/* Puts the finished detached mount mnt_fd at R: attaches it (outside a sandbox), or keeps it for
+ * the worker to hand to its parent, which attaches it from the host's namespace. Takes mnt_fd.
+ * Returns 0 or -errno. */
+typedef int (*ovl_attach_fn)(const struct ovl_assemble_request *req, int mnt_fd);
+
 struct ovl_assemble_request {
         const char *rootfs;        /* canonical absolute path: missing or an empty directory */
         int rootfs_parent_fd;      /* the directory R is created in */
@@ -58,6 +64,8 @@ struct ovl_assemble_request {
         struct ovl_record *rec;    /* the backend adds its scratch paths and mounts here */
         ovl_checkpoint_fn checkpoint;
         void *checkpoint_data;
+        ovl_attach_fn attach;
+        int *attach_slot;          /* where a sandboxed attach leaves the mount fd */
 };
 
 struct ovl_backend_ops {
@@ -66,6 +74,7 @@ struct ovl_backend_ops {
         unsigned needs;      /* OVL_NEEDS_* */
         size_t max_layers;   /* 1 for a single-layer backend, 0 for no limit */
         unsigned accepts;    /* OVL_ACCEPTS_*: the options it honours; others are refused */
+        struct ovl_sandbox_policy sandbox; /* the capabilities and system calls its worker keeps */
 
         /* Builds the rootfs. On failure it must have removed everything it made; the caller then
          * removes the record. Returns 0 or -errno with err set. */

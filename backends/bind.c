@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mount.h>
@@ -17,6 +18,7 @@
 #include "backends/markers.h"
 #include "backends/mount.h"
 #include "common/macro.h"
+#include "namespaces/seccomp.h"
 #include "common/syscalls.h"
 
 #ifndef OPEN_TREE_CLONE
@@ -59,7 +61,7 @@ static int bind_new_api(const struct ovl_assemble_request *req, const struct ovl
         if (attr.attr_set &&
             ovl_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
                 return -errno;
-        return ovl_mount_attach(tree, req->rootfs_parent_fd, req->rootfs_name);
+        return req->attach(req, TAKE_FD(tree));
 }
 
 /* mount(2): the bind first, then a remount for its flags (the legacy API cannot set them in the
@@ -132,6 +134,9 @@ static bool bind_in_place(const struct ovl_record *rec)
         return ovl_mount_in_place(rec, bind_is_ours);
 }
 
+/* Reading the layer (its markers, trusted.* xattrs) and mounting. */
+static const int bind_caps[] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_SYS_ADMIN };
+
 const struct ovl_backend_ops ovl_backend_bind = {
         .name = "bind",
         .summary = "bind-mount a single layer, read-only unless --read-write",
@@ -139,6 +144,7 @@ const struct ovl_backend_ops ovl_backend_bind = {
         .max_layers = 1,
         .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_READ_WRITE | OVL_ACCEPTS_MOUNT_FLAGS |
                    OVL_ACCEPTS_ALLOW_WHITEOUTS,
+        .sandbox = { .caps = bind_caps, .n_caps = ARRAY_SIZE(bind_caps), .syscalls = OVL_SYSCALLS_MOUNT },
         .assemble = bind_assemble,
         .destroy = bind_destroy,
         .in_place = bind_in_place,

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -25,6 +26,7 @@
 #include "backends/merge.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "namespaces/seccomp.h"
 #include "rootfs/mounttable.h"
 
 #define SCRATCH_SUFFIX ".ovlbackend-tmp"
@@ -537,11 +539,17 @@ static bool copy_in_place(const struct ovl_record *rec)
         return ovl_tree_id_get(AT_FDCWD, rec->rootfs, &id) == 0 && ovl_tree_id_equal(&rec->tree, &id);
 }
 
+/* Files of any owner and mode read and re-created with their owners, modes (setuid included),
+ * devices, capabilities and trusted.* xattrs (CAP_SYS_ADMIN reads and writes those); no mounts. */
+static const int copy_caps[] = { CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+                                 CAP_FSETID, CAP_MKNOD,        CAP_SETFCAP,         CAP_SYS_ADMIN };
+
 const struct ovl_backend_ops ovl_backend_copy = {
         .name = "copy",
         .summary = "copy the merged layers into a plain directory (works everywhere)",
         .needs = OVL_NEEDS_MKNOD,
         .max_layers = 0,
+        .sandbox = { .caps = copy_caps, .n_caps = ARRAY_SIZE(copy_caps), .syscalls = 0 },
         .assemble = copy_assemble,
         .destroy = copy_destroy,
         .in_place = copy_in_place,

@@ -110,3 +110,22 @@ void ovl_strv_free(char **strv)
                 free(*s);
         free(strv);
 }
+
+int ovl_layer_list_reopen(struct ovl_layer_list *list, struct ovl_error *err)
+{
+        for (size_t i = 0; i < list->count; i++) {
+                struct ovl_layer *l = &list->items[i];
+                int fd = open(l->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                struct stat st;
+
+                if (fd < 0)
+                        return ovl_error_fail(err, errno, "layer %s", l->path);
+                if (fstat(fd, &st) < 0 || st.st_dev != l->st.st_dev || st.st_ino != l->st.st_ino) {
+                        close(fd);
+                        return ovl_error_fail(err, 0, "layer %s: replaced while ovlbackend was using it", l->path);
+                }
+                close(l->fd);
+                l->fd = fd;
+        }
+        return 0;
+}

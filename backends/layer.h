@@ -32,6 +32,12 @@ int ovl_layer_list_parse(const char *text, size_t len, const char *source, char 
 /* Returns the index of the first layer whose tree contains `path` (canonical, absolute), or -1. */
 ssize_t ovl_layer_list_find_containing(const struct ovl_layer_list *list, const char *path);
 
+/* Opens every layer again by its path, in this process's current mount namespace (a sandbox
+ * worker's private one: mount calls refuse fds that name the host namespace's mounts), refusing a
+ * layer whose path no longer leads to the directory validated first (device and inode). Returns 0
+ * or -errno with err set. */
+int ovl_layer_list_reopen(struct ovl_layer_list *list, struct ovl_error *err);
+
 /* Closes every layer and frees the list, leaving it empty. */
 void ovl_layer_list_clear(struct ovl_layer_list *list);
 

@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "backends/overlay_lower.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "namespaces/seccomp.h"
 #include "common/log.h"
 #include "common/syscalls.h"
 #include "probe/probe.h"
@@ -230,7 +232,7 @@ static int mount_new_api(const struct overlay *o, struct ovl_error *err)
                 ovl_mount_append_log(fs, err);
                 return r;
         }
-        r = ovl_mount_attach(mnt, req->rootfs_parent_fd, req->rootfs_name);
+        r = req->attach(req, TAKE_FD(mnt));
         return r < 0 ? ovl_error_fail(err, -r, "rootfs %s: attaching the overlay", req->rootfs) : 0;
 }
 
@@ -406,12 +408,18 @@ static bool overlay_in_place(const struct ovl_record *rec)
         return ovl_mount_in_place(rec, overlay_is_ours);
 }
 
+/* The copy engine's (glue layers and flattening re-create entries with their metadata, 0/0
+ * devices included), and mounting. */
+static const int overlay_caps[] = { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+                                    CAP_FSETID, CAP_MKNOD,       CAP_SETFCAP,         CAP_SYS_ADMIN };
+
 const struct ovl_backend_ops ovl_backend_overlay = {
         .name = "overlay",
         .summary = "mount an overlayfs of the layers, writable through a managed upper dir",
         .needs = OVL_NEEDS_MOUNT | OVL_NEEDS_OVERLAYFS,
         .max_layers = 0,
         .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_MOUNT_FLAGS | OVL_ACCEPTS_UPPER | OVL_ACCEPTS_NO_FLATTEN,
+        .sandbox = { .caps = overlay_caps, .n_caps = ARRAY_SIZE(overlay_caps), .syscalls = OVL_SYSCALLS_MOUNT },
         .assemble = overlay_assemble,
         .destroy = overlay_destroy,
         .in_place = overlay_in_place,

@@ -8,11 +8,13 @@
 
 #include "backends/backend.h"
 #include "common/error.h"
+#include "namespaces/sandbox.h"
 
 /* Options every subcommand accepts, before or after its name. */
 struct ovl_cli_globals {
         const char *work_dir;
         int verbosity; /* -1 quiet, 0 normal, 1+ verbose */
+        struct ovl_sandbox_settings sandbox;
 };
 
 /* Long-option values of the global options, above any short option character. */
@@ -22,6 +24,8 @@ enum {
         OVL_OPT_QUIET,
         OVL_OPT_HELP,
         OVL_OPT_JSON,
+        OVL_OPT_NO_SANDBOX,
+        OVL_OPT_SECCOMP_DENY,
         OVL_OPT_FIRST_COMMAND_OPTION, /* subcommands number their own options from here */
 };
 
@@ -29,7 +33,9 @@ enum {
         { "work-dir", required_argument, NULL, OVL_OPT_WORK_DIR },          \
         { "verbose", no_argument, NULL, 'v' },                              \
         { "quiet", no_argument, NULL, 'q' },                                \
-        { "help", no_argument, NULL, 'h' }
+        { "help", no_argument, NULL, 'h' },                                 \
+        { "no-sandbox", no_argument, NULL, OVL_OPT_NO_SANDBOX },            \
+        { "seccomp-deny", required_argument, NULL, OVL_OPT_SECCOMP_DENY }
 
 /* The global options' lines for --help texts. */
 #define OVL_CLI_GLOBAL_HELP                                                                          \
@@ -37,7 +43,11 @@ enum {
         "                       environment OVLBACKEND_WORK_DIR)\n"                                 \
         "  -v, --verbose        say more on stderr\n"                                               \
         "  -q, --quiet          say nothing but errors\n"                                           \
-        "  -h, --help           show this help\n"
+        "  -h, --help           show this help\n"                                                   \
+        "      --no-sandbox     run the backend's work in this process, without the worker's\n"     \
+        "                       private mount namespace, capability limits and seccomp filter\n"  \
+        "      --seccomp-deny=eperm|kill  a system call outside the worker's allowlist fails\n"   \
+        "                       with EPERM (default) or kills the worker\n"
 
 #define OVL_CLI_DEFAULT_WORK_DIR "/var/lib/ovlbackend"
 

@@ -54,6 +54,21 @@ int ovl_cli_handle_global(int opt, const char *arg, struct ovl_cli_globals *g)
         case 'q':
                 g->verbosity = -1;
                 break;
+        case OVL_OPT_NO_SANDBOX:
+                g->sandbox.disabled = true;
+                ovl_sandbox_configure(&g->sandbox);
+                ovl_log(OVL_LOG_NORMAL, "--no-sandbox: the backend runs without a private mount namespace, "
+                        "capability limits or seccomp");
+                return 1;
+        case OVL_OPT_SECCOMP_DENY:
+                if (strcmp(arg, "eperm") != 0 && strcmp(arg, "kill") != 0) {
+                        struct ovl_error err = { 0 };
+                        ovl_cli_usage_error(&err, NULL, "--seccomp-deny: expected eperm or kill");
+                        exit(ovl_cli_report(&err, ""));
+                }
+                g->sandbox.kill_on_deny = strcmp(arg, "kill") == 0;
+                ovl_sandbox_configure(&g->sandbox);
+                return 1;
         default:
                 return 0;
         }

@@ -70,3 +70,13 @@ int ovl_mount_setattr(int dirfd, const char *path, unsigned int flags, struct mo
         NEW_API_GUARD();
         return (int) syscall(SYS_mount_setattr, dirfd, path, flags, attr, size);
 }
+
+bool ovl_syscalls_have_new_mount_api(void)
+{
+        int fd = ovl_fsopen("tmpfs", FSOPEN_CLOEXEC);
+
+        if (fd < 0)
+                return errno != ENOSYS;
+        close(fd);
+        return true;
+}

@@ -46,6 +46,9 @@ void ovl_syscalls_disable_new_api(void);
 /* Returns whether the new API was switched off by ovl_syscalls_disable_new_api(). */
 bool ovl_syscalls_new_api_disabled(void);
 
+/* Whether fsopen works here (a kernel with the new mount API, not switched off). */
+bool ovl_syscalls_have_new_mount_api(void);
+
 int ovl_openat2(int dirfd, const char *path, const struct open_how *how, size_t size);
 int ovl_fsopen(const char *fsname, unsigned int flags);
 int ovl_fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux);

@@ -13,6 +13,10 @@
 #include "common/fsutil.h"
 #include "common/macro.h"
 #include "common/testhook.h"
+#include "backends/mount.h"
+#include "namespaces/sandbox.h"
+#include "namespaces/seccomp.h"
+#include "common/syscalls.h"
 #include "backends/overlay_lower.h"
 #include "probe/probe.h"
 #include "rootfs/lifecycle.h"
@@ -174,11 +178,36 @@ static int save_checkpoint(const struct ovl_assemble_request *req, struct ovl_er
         char point[32];
         int r = ovl_workdir_save_record(&a->wd, a->id, req->rec, err);
 
-        if (r == 0) {
+        if (r == 0 && req->rec->state == OVL_RECORD_READY) {
+                ovl_test_stop_point("ready");
+        } else if (r == 0) {
                 snprintf(point, sizeof(point), "checkpoint-%d", ++a->checkpoints);
                 ovl_test_stop_point(point);
         }
         return r;
+}
+
+struct destroy_job {
+        const struct ovl_backend_ops *b;
+        const struct ovl_record *rec;
+};
+
+static int destroy_work(void *data, int *ret_mnt_fd, struct ovl_error *err)
+{
+        const struct destroy_job *job = data;
+
+        (void) ret_mnt_fd;
+        return job->b->destroy(job->rec, err);
+}
+
+/* The backend's destroy in a sandboxed worker. It stays in the host's mount namespace: its work is
+ * to take R's mount off the host. */
+static int destroy_sandboxed(const struct ovl_backend_ops *b, const struct ovl_record *rec, struct ovl_error *err)
+{
+        struct destroy_job job = { .b = b, .rec = rec };
+        int mnt_fd;
+
+        return ovl_sandbox_run(&b->sandbox, false, destroy_work, &job, &mnt_fd, err);
 }
 
 /* Rolls back an unfinished record left by a run that died: removes what it made, then the record. */
@@ -189,7 +218,7 @@ static int rollback_record(struct ovl_workdir *wd, const char *id, struct ovl_re
 
         if (!b)
                 return ovl_error_fail(err, 0, "record %s/rootfs/%s: unknown backend %s", wd->path, id, rec->backend);
-        r = b->destroy(rec, err);
+        r = destroy_sandboxed(b, rec, err);
         /* -ESTALE: what it made is gone and someone else's tree stands there; forget the record. */
         return r < 0 && r != -ESTALE ? r : ovl_workdir_remove_record(wd, id, err);
 }
@@ -231,6 +260,88 @@ static int fill_record(struct ovl_record *rec, const struct assembly *a, const s
         return 0;
 }
 
+/* Outside a sandbox the finished mount is attached at once. */
+static int attach_now(const struct ovl_assemble_request *req, int mnt_fd)
+{
+        int r = ovl_mount_attach(mnt_fd, req->rootfs_parent_fd, req->rootfs_name);
+
+        close(mnt_fd);
+        return r;
+}
+
+/* In a sandbox the worker keeps it for its parent. */
+static int attach_later(const struct ovl_assemble_request *req, int mnt_fd)
+{
+        *req->attach_slot = mnt_fd;
+        return 0;
+}
+
+/* Whether b's worker gets a private mount namespace: always, but for a backend that mounts on a
+ * kernel without the new mount API (see namespaces/sandbox.h). */
+static bool private_ns_for(const struct ovl_backend_ops *b)
+{
+        return !(b->sandbox.syscalls & OVL_SYSCALLS_MOUNT) || ovl_syscalls_have_new_mount_api();
+}
+
+struct assemble_job {
+        struct assembly *a;
+        const struct ovl_backend_ops *b;
+        struct ovl_assemble_request *req;
+};
+
+static int assemble_work(void *data, int *ret_mnt_fd, struct ovl_error *err)
+{
+        const struct assemble_job *job = data;
+        bool sandboxed = !ovl_sandbox_settings()->disabled;
+        int r = 0;
+
+        /* Mount calls refuse the fds the parent opened: they name the host namespace's mounts. The
+         * worker exits when done, so the parent's fds need no closing here. */
+        if (sandboxed && (job->b->sandbox.syscalls & OVL_SYSCALLS_MOUNT) && private_ns_for(job->b)) {
+                r = ovl_layer_list_reopen(&job->a->layers, err);
+                job->req->record_dir_fd = open(job->req->record_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (r == 0 && job->req->record_dir_fd < 0)
+                        r = ovl_error_fail(err, errno, "work dir %s", job->req->record_dir);
+        }
+        if (r == 0)
+                r = job->b->assemble(job->req, err);
+        /* What the worker added to the record reaches the parent through the record file. */
+        if (r == 0 && sandboxed)
+                r = save_checkpoint(job->req, err);
+        *ret_mnt_fd = *job->req->attach_slot;
+        return r;
+}
+
+/* The parent's side once the worker succeeded: the record as the worker left it, then the mount
+ * attached at R from the host's namespace. */
+static int finish_in_host(struct assembly *a, const struct ovl_backend_ops *b, struct ovl_record *rec, int mnt_fd,
+                          struct ovl_error *err)
+{
+        int r;
+
+        ovl_record_clear(rec);
+        r = ovl_workdir_load_record(&a->wd, a->id, rec, err);
+        if (r == 0 && mnt_fd >= 0) {
+                r = ovl_mount_attach(mnt_fd, a->parent_fd, a->name);
+                if (r < 0)
+                        ovl_error_fail(err, -r, "rootfs %s: attaching the mount", a->rootfs);
+        }
+        if (mnt_fd >= 0)
+                close(mnt_fd);
+        if (r < 0 && rec->rootfs)
+                (void) destroy_sandboxed(b, rec, NULL);
+        return r;
+}
+
+/* A worker that failed has removed what it made, unless it died: whatever the record on disk
+ * names is removed again (every piece may be missing already). */
+static void rollback_failed_worker(struct assembly *a, const struct ovl_backend_ops *b, struct ovl_record *rec)
+{
+        ovl_record_clear(rec);
+        if (ovl_workdir_load_record(&a->wd, a->id, rec, NULL) == 0)
+                (void) destroy_sandboxed(b, rec, NULL);
+}
+
 static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, const struct ovl_assemble_options *opt,
                        struct ovl_record *rec, struct ovl_error *err)
 {
@@ -242,7 +353,9 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
                 .work_dir = a->wd.path, .record_dir = record_dir,
                 .rec = rec, .checkpoint = save_checkpoint, .checkpoint_data = a,
         };
-        int r;
+        struct assemble_job job = { .a = a, .b = b, .req = &req };
+        bool sandboxed = !ovl_sandbox_settings()->disabled;
+        int r, slot = -1, mnt_fd = -1;
 
         r = fill_record(rec, a, b, opt->opts.read_only);
         if (r < 0)
@@ -255,13 +368,19 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
         if (r < 0)
                 return ovl_error_fail(err, -r, "work dir %s", record_dir);
         req.record_dir_fd = record_dir_fd;
-        r = b->assemble(&req, err);
+        req.attach = sandboxed ? attach_later : attach_now;
+        req.attach_slot = &slot;
+        r = ovl_sandbox_run(&b->sandbox, private_ns_for(b), assemble_work, &job, &mnt_fd, err);
+        if (r == 0 && sandboxed)
+                r = finish_in_host(a, b, rec, mnt_fd, err);
+        else if (r < 0 && sandboxed)
+                rollback_failed_worker(a, b, rec);
         if (r == 0) {
                 ovl_test_stop_point("assembled"); /* R complete, its record still unfinished */
                 rec->state = OVL_RECORD_READY;
                 r = save_checkpoint(&req, err);
                 if (r < 0)
-                        (void) b->destroy(rec, NULL);
+                        (void) destroy_sandboxed(b, rec, NULL);
         }
         return r;
 }
@@ -370,7 +489,7 @@ int ovl_lifecycle_destroy(const char *work_dir, const char *rootfs, struct ovl_r
         rec.state = OVL_RECORD_DESTROYING;
         r = ovl_workdir_save_record(&wd, id, &rec, err);
         if (r == 0)
-                r = b->destroy(&rec, err);
+                r = destroy_sandboxed(b, &rec, err);
         if (r == 0 || r == -ESTALE) {
                 int removed = ovl_workdir_remove_record(&wd, id, err);
                 if (r == -ESTALE && removed == 0)

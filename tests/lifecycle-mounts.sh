@@ -36,22 +36,31 @@ reference() {
         run_ovl 0 destroy "$R"
 }
 
-# stop_at POINT BACKEND: runs assemble until it stops at POINT, then SIGKILLs it. Prints "stopped"
+# state_of PID: its state letter (T stopped, Z zombie), empty once gone.
+state_of() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
+
+# stop_at POINT BACKEND: runs assemble until it (or its sandboxed worker) stops at POINT, then
+# SIGKILLs ovlbackend (the worker dies with it) and waits until both are gone. Prints "stopped"
 # when it did stop there, "finished" when it ended without reaching POINT.
 stop_at() {
-        local point=$1 backend=$2 pid state= layers
+        local point=$1 backend=$2 pid p state= stopped=finished layers procs
         mapfile -t layers < <(layers_for "$backend")
         OVLBACKEND_TEST_STOP=$point "$OVLBACKEND" -q assemble --backend="$backend" --rootfs="$R" "${layers[@]}" &
         pid=$!
         for _ in $(seq 1 1000); do
-                # Gone (reaped) or a zombie: it finished.
-                state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
-                [ -n "$state" ] && [ "$state" != T ] && [ "$state" != Z ] || break
+                procs="$pid $(pgrep -P "$pid" || true)"
+                state=$(state_of "$pid")
+                for p in $procs; do [ "$(state_of "$p")" != T ] || stopped=stopped; done
+                # Stopped, or gone (reaped) or a zombie: it finished.
+                [ "$stopped" = finished ] && [ -n "$state" ] && [ "$state" != Z ] || break
                 sleep 0.01
         done
         kill -9 "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
-        if [ "$state" = T ]; then echo stopped; else echo finished; fi
+        for p in $procs; do
+                while [ -n "$(state_of "$p")" ]; do sleep 0.01; done
+        done
+        echo "$stopped"
 }
 
 # after_kill BACKEND WHERE: R is complete with a finished record, or gc leaves nothing at all.
