@@ -101,6 +101,19 @@ for backend in copy overlay; do
         run_ovl 0 destroy "$R"
 done
 
+# Where a sandbox step is not allowed (here: no CAP_SYS_ADMIN, so no unshare(CLONE_NEWNS)), the
+# assemble fails naming the step and leaves nothing; --no-sandbox then works.
+printf '#!/usr/bin/env bash\nexec setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin %q "$@"\n' "$OVLBACKEND" \
+        >"$TEST_TMP/ovlbackend-no-admin"
+chmod 0755 "$TEST_TMP/ovlbackend-no-admin"
+OVLBACKEND=$TEST_TMP/ovlbackend-no-admin run_ovl 3 assemble --backend=copy --rootfs="$R" "$TEST_TMP/l0" "$TEST_TMP/l1"
+assert_contains "$ERR" "sandbox: unshare(CLONE_NEWNS): Operation not permitted (--no-sandbox runs without the sandbox)"
+assert_absent "$R"
+run_ovl 0 gc
+assert_workdir_clean
+OVLBACKEND=$TEST_TMP/ovlbackend-no-admin run_ovl 0 --no-sandbox assemble --backend=copy --rootfs="$R" "$TEST_TMP/l0" "$TEST_TMP/l1"
+OVLBACKEND=$TEST_TMP/ovlbackend-no-admin run_ovl 0 --no-sandbox destroy "$R"
+
 # --no-sandbox: said on stderr, and no worker steps.
 ASAN_OPTIONS=detect_leaks=0 strace -f -o "$TEST_TMP/strace-none" -e trace=unshare,seccomp "$OVLBACKEND" --no-sandbox assemble --backend=copy \
         --rootfs="$R" "$TEST_TMP/l0" "$TEST_TMP/l1" 2>"$TEST_TMP/none.err" || fail "--no-sandbox assemble failed"
