@@ -8,4 +8,5 @@ here=$(cd "$(dirname "$0")" && pwd)
 echo "case,ovlbackend_s,baseline_s,baseline,ratio,goal" >"$BENCH_CSV"
 bash "$here/copy.sh"
 bash "$here/overlay.sh"
+bash "$here/latency.sh"
 echo "CSV: $BENCH_CSV"
