@@ -66,6 +66,8 @@ struct ovl_assemble_request {
         void *checkpoint_data;
         ovl_attach_fn attach;
         int *attach_slot;          /* where a sandboxed attach leaves the mount fd */
+        bool private_ns;           /* the work runs in a private mount namespace: a mount(2)
+                                    * made there must be cloned (open_tree) and attached */
 };
 
 struct ovl_backend_ops {

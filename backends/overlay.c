@@ -245,6 +245,40 @@ static size_t append_fd_list(char *opts, size_t len, size_t size, const char *ke
         return len;
 }
 
+/* Where mount(2) mounts: R itself, by an O_PATH fd (so a symlink swapped in at R is not followed);
+ * in a private namespace (a kernel with fsopen but no lowerdir+) a scratch dir in the record dir,
+ * by path (the clone must see the mount on it, which a /proc/self/fd link would jump under), whose
+ * mount is then cloned into a detached mount for the parent. Returns an fd (or -1) or -errno. */
+static int legacy_target(const struct overlay *o, char *path, size_t size)
+{
+        const struct ovl_assemble_request *req = o->req;
+        int fd;
+
+        if (req->private_ns) {
+                if (mkdirat(req->record_dir_fd, "mnt", 0700) < 0 && errno != EEXIST)
+                        return -errno;
+                return (size_t) snprintf(path, size, "%s/mnt", req->record_dir) < size ? -1 : -ENAMETOOLONG;
+        }
+        fd = openat(req->rootfs_parent_fd, req->rootfs_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        snprintf(path, size, "/proc/self/fd/%d", fd);
+        return fd;
+}
+
+/* The mount made in a private namespace, cloned and handed to req->attach. */
+static int hand_over(const struct overlay *o, const char *target, struct ovl_error *err)
+{
+        int tree = ovl_open_tree(AT_FDCWD, target, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC), r;
+
+        r = tree < 0 ? -errno : 0;
+        (void) umount2(target, MNT_DETACH);
+        (void) unlinkat(o->req->record_dir_fd, "mnt", AT_REMOVEDIR);
+        if (r == 0)
+                r = o->req->attach(o->req, tree);
+        return r < 0 ? ovl_error_fail(err, -r, "rootfs %s: handing the overlay over", o->req->rootfs) : 0;
+}
+
 /* mount(2), from inside /proc/self/fd: "lowerdir=12:11:10" names the layers by their fds. */
 static int mount_legacy(const struct overlay *o, struct ovl_error *err)
 {
@@ -254,6 +288,8 @@ static int mount_legacy(const struct overlay *o, struct ovl_error *err)
         _cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         unsigned long flags = (o->upper_fd < 0 ? MS_RDONLY : 0) | (req->opts->nosuid ? MS_NOSUID : 0) |
                               (req->opts->nodev ? MS_NODEV : 0);
+        _cleanup_close_ int target_fd = -1;
+        char target[4200];
         int r = 0;
 
         if (!opts || cwd < 0)
@@ -269,12 +305,17 @@ static int mount_legacy(const struct overlay *o, struct ovl_error *err)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
                                      "rootfs %s: overlay options of %zu bytes do not fit the page size (%zu) "
                                      "mount(2) takes", req->rootfs, len, page);
+        target_fd = legacy_target(o, target, sizeof(target));
+        if (target_fd < -1)
+                return ovl_error_fail(err, -target_fd, "rootfs %s", req->rootfs);
         if (chdir("/proc/self/fd") < 0)
                 return ovl_error_fail(err, errno, "overlay: /proc/self/fd");
-        if (mount(o->source, req->rootfs, "overlay", flags, opts) < 0)
+        if (mount(o->source, target, "overlay", flags, opts) < 0)
                 r = ovl_error_fail(err, errno, "rootfs %s: overlay mount (legacy mount(2))", req->rootfs);
         if (fchdir(cwd) < 0 && r == 0)
                 r = ovl_error_fail(err, errno, "overlay: back to the working directory");
+        if (r == 0 && req->private_ns)
+                r = hand_over(o, target, err);
         return r;
 }
 

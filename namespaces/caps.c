@@ -31,7 +31,7 @@ int ovl_caps_limit(const int *keep, size_t n_keep, struct ovl_error *err)
         now = cap_get_proc();
         set = cap_init(); /* all three sets empty */
         if (!set || !now) {
-                r = -errno;
+                r = errno ? -errno : -ENOMEM;
                 goto out;
         }
         /* Only what the process has: a caller that runs ovlbackend with fewer capabilities gets a
@@ -46,7 +46,7 @@ int ovl_caps_limit(const int *keep, size_t n_keep, struct ovl_error *err)
                         r = -errno;
         }
         if (r == 0 && cap_set_proc(set) < 0)
-                r = -errno;
+                r = errno ? -errno : -EPERM;
 out:
         cap_free(set);
         cap_free(now);

@@ -78,6 +78,9 @@ static int recv_reply(int sock, struct reply *rep, int *ret_fd)
         for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
                         memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
+        /* A mount fd the kernel had to drop (no room in our fd table) must not pass for none. */
+        if (msg.msg_flags & MSG_CTRUNC)
+                return -EMFILE;
         return n == (ssize_t) sizeof(*rep);
 }
 
@@ -166,9 +169,12 @@ static void worker(int sock, pid_t parent, const struct ovl_sandbox_policy *poli
 static int worker_died(pid_t pid, struct ovl_error *err)
 {
         int status = 0;
+        pid_t w;
 
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
                 ;
+        if (w < 0)
+                return ovl_error_fail(err, errno, "sandbox: waiting for the worker");
         if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
                 return ovl_error_fail(err, 0, "sandbox: the worker was killed by its seccomp filter (a system call "
                                       "outside the allowlist; --seccomp-deny=eperm makes such calls fail instead)");
@@ -202,13 +208,24 @@ int ovl_sandbox_run(const struct ovl_sandbox_policy *policy, bool private_ns, ov
         }
         r = recv_reply(sv[0], &rep, ret_mnt_fd);
         close(sv[0]);
-        if (r <= 0) {
-                r = worker_died(pid, err);
-                return r;
+        if (r <= 0 || rep.r < 0) {
+                if (*ret_mnt_fd >= 0)
+                        close(*ret_mnt_fd);
+                *ret_mnt_fd = -1;
         }
+        if (r < 0) {
+                (void) kill(pid, SIGKILL);
+                (void) worker_died(pid, NULL);
+                return ovl_error_fail(err, -r, "sandbox: reading the worker's answer");
+        }
+        if (r == 0)
+                return worker_died(pid, err);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                 ;
         if (rep.r < 0 && err)
                 *err = rep.err;
+        /* A failure must say something, even when the work forgot to. */
+        if (rep.r < 0 && err && !err->set)
+                ovl_error_fail(err, -rep.r, "sandbox: the worker failed");
         return rep.r;
 }

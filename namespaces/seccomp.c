@@ -80,6 +80,8 @@ int ovl_seccomp_load(unsigned groups, bool kill_on_deny, struct ovl_error *err)
 
         if (!f)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, ENOMEM, "sandbox: seccomp_init");
+        /* The kernel's own errno on failure, not libseccomp's -ECANCELED. */
+        (void) seccomp_attr_set(f, SCMP_FLTATR_API_SYSRAWRC, 1);
         r = allow_names(f, base_calls, ARRAY_SIZE(base_calls));
         if (r == 0 && (groups & OVL_SYSCALLS_MOUNT))
                 r = allow_names(f, mount_calls, ARRAY_SIZE(mount_calls));

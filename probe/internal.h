@@ -20,6 +20,9 @@ struct ovl_probe_feature *probe_add(struct probe_ctx *c, const char *key, bool y
 /* Adds a feature whose "no" detail is strerror(errnum). */
 void probe_add_errno(struct probe_ctx *c, const char *key, bool yes, int errnum, const char *how);
 
+/* Adds a feature that was not tried because `what` is missing ("no", detail "needs WHAT"). */
+void probe_needs(struct probe_ctx *c, const char *key, const char *what);
+
 /* Sets a feature's detail. */
 void probe_detail(struct ovl_probe_feature *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

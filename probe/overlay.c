@@ -274,13 +274,13 @@ static void probe_api(struct probe_ctx *c)
         else if (fs >= 0)
                 best_via = VIA_LOWERDIR;
         else
-                probe_add(c, "lowerdir+", false, "needs fsopen");
+                probe_needs(c, "lowerdir+", "fsopen");
         t.via = VIA_PLUS_FDS;
         t.fds = fds;
         if (fs >= 0)
                 try_view(c, "layer_fds", "a test mount with lowerdir+ given fds (FSCONFIG_SET_FD)", &t);
         else
-                probe_add(c, "layer_fds", false, "needs fsopen");
+                probe_needs(c, "layer_fds", "fsopen");
         for (int i = 0; i < 2; i++)
                 if (fds[i] >= 0)
                         close(fds[i]);
@@ -316,7 +316,7 @@ static void probe_data_only(struct probe_ctx *c)
                 t.via = VIA_PLUS;
                 try_view(c, "datadir+", "a test mount with a datadir+ layer (metacopy=on)", &t);
         } else
-                probe_add(c, "datadir+", false, "needs fsopen");
+                probe_needs(c, "datadir+", "fsopen");
         t.via = best_via == VIA_LEGACY ? VIA_LEGACY : VIA_LOWERDIR;
         try_view(c, "data_only_lowers", "a test mount with lowerdir=b1:b0::data (metacopy=on)", &t);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,6 +43,11 @@ void probe_add_errno(struct probe_ctx *c, const char *key, bool yes, int errnum,
 
         if (!yes)
                 probe_detail(f, "%s", strerror(errnum));
+}
+
+void probe_needs(struct probe_ctx *c, const char *key, const char *what)
+{
+        probe_detail(probe_add(c, key, false, "not tried"), "needs %s", what);
 }
 
 void probe_detail(struct ovl_probe_feature *f, const char *fmt, ...)
@@ -101,6 +107,8 @@ static void run_steps(struct ovl_probe_result *res, const char *scratch)
 {
         struct probe_ctx c = { .res = res, .is_root = geteuid() == 0 };
 
+        /* Dies with its parent: a killed ovlbackend must not leave a probe running. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         enter_private_ns(&c);
         /* Opened again by path, after unshare: an fd from before would still name the host
          * namespace's mount, which open_tree and overlay refuse to use from this one. */

@@ -43,7 +43,7 @@ static void probe_open_tree(struct probe_ctx *c)
 
         probe_add_errno(c, "open_tree", tree >= 0, errno, "open_tree(OPEN_TREE_CLONE) of a directory in DIR");
         if (tree < 0)
-                return (void) probe_add(c, "move_mount", false, "needs open_tree");
+                return (void) probe_needs(c, "move_mount", "open_tree");
         if (!c->private_ns) {
                 probe_detail(probe_add(c, "move_mount", false, "attaching a clone in a private namespace"), "%s",
                              c->ns_error);
@@ -127,7 +127,7 @@ static void probe_idmap_layers(struct probe_ctx *c, int userns)
         bool ok = false;
 
         if (!ovl_probe_yes(c->res, "overlay") || !ovl_probe_yes(c->res, "layer_fds"))
-                return (void) probe_add(c, "idmap_layers", false, "needs overlay with layers as fds");
+                return (void) probe_needs(c, "idmap_layers", "overlay with layers as fds");
         top = open("b1", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         fs = ovl_fsopen("overlay", FSOPEN_CLOEXEC);
         if (bottom >= 0 && top >= 0 && fs >= 0 && ovl_fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", NULL, top) == 0 &&
@@ -150,7 +150,7 @@ static void probe_idmap(struct probe_ctx *c)
 
         if (userns < 0) {
                 probe_add_errno(c, "idmap", false, -userns, "making a user namespace to map ids with");
-                probe_add(c, "idmap_layers", false, "needs a user namespace");
+                probe_needs(c, "idmap_layers", "a user namespace");
                 return;
         }
         tree = idmapped_clone(userns, "dtype");

@@ -297,7 +297,8 @@ static int assemble_work(void *data, int *ret_mnt_fd, struct ovl_error *err)
 
         /* Mount calls refuse the fds the parent opened: they name the host namespace's mounts. The
          * worker exits when done, so the parent's fds need no closing here. */
-        if (sandboxed && (job->b->sandbox.syscalls & OVL_SYSCALLS_MOUNT) && private_ns_for(job->b)) {
+        job->req->private_ns = sandboxed && private_ns_for(job->b);
+        if (job->req->private_ns && (job->b->sandbox.syscalls & OVL_SYSCALLS_MOUNT)) {
                 r = ovl_layer_list_reopen(&job->a->layers, err);
                 job->req->record_dir_fd = open(job->req->record_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (r == 0 && job->req->record_dir_fd < 0)
@@ -321,6 +322,9 @@ static int finish_in_host(struct assembly *a, const struct ovl_backend_ops *b, s
 
         ovl_record_clear(rec);
         r = ovl_workdir_load_record(&a->wd, a->id, rec, err);
+        /* A mount made in the worker's private namespace exists only as the fd it handed over. */
+        if (r == 0 && mnt_fd < 0 && (b->sandbox.syscalls & OVL_SYSCALLS_MOUNT) && private_ns_for(b))
+                r = ovl_error_fail(err, 0, "rootfs %s: the sandboxed worker handed no mount over", a->rootfs);
         if (r == 0 && mnt_fd >= 0) {
                 r = ovl_mount_attach(mnt_fd, a->parent_fd, a->name);
                 if (r < 0)
@@ -363,7 +367,8 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
         r = save_checkpoint(&req, err);
         if (r < 0)
                 return r;
-        snprintf(record_dir, sizeof(record_dir), "%s/rootfs/%s", a->wd.path, a->id);
+        if ((size_t) snprintf(record_dir, sizeof(record_dir), "%s/rootfs/%s", a->wd.path, a->id) >= sizeof(record_dir))
+                return ovl_error_bad(err, ENAMETOOLONG, "work dir %s", a->wd.path);
         r = ovl_workdir_record_dir(&a->wd, a->id, false, &record_dir_fd);
         if (r < 0)
                 return ovl_error_fail(err, -r, "work dir %s", record_dir);

@@ -88,6 +88,19 @@ wait "$pid" || fail "the paused assemble failed after resuming"
 [ "$(cat "$R/etc/top")" = top ] || fail "the handed-back overlay shows the wrong tree"
 run_ovl 0 destroy "$R"
 
+# A kernel with fsopen but without lowerdir+ (before 6.8), told by the probe cache: the worker
+# mounts with mount(2) in its private namespace, clones that (open_tree) and hands it over.
+cache=$OVLBACKEND_WORK_DIR/probe/overlay-$(cat /proc/sys/kernel/random/boot_id)
+mkdir -p "$(dirname "$cache")"
+echo "new_api=0 layer_fds=0 max_layers=500" >"$cache"
+run_ovl 0 -v assemble --backend=overlay --rootfs="$R" "$TEST_TMP/l0" "$TEST_TMP/l1"
+assert_contains "$ERR" "probed earlier this boot), mount(2)"
+findmnt -rn -o FSTYPE "$R" | grep -qx overlay || fail "the handed-over mount(2) overlay is not at R"
+[ "$(cat "$R/etc/top")" = top ] || fail "the handed-over overlay shows the wrong tree"
+[ "$(mounts_now)" = "$(printf '%s\n%s\n' "$BEFORE" "$R" | sort)" ] || fail "mount(2) in the worker: the host has more than R"
+run_ovl 0 destroy "$R"
+rm "$cache"
+
 # strace: the steps, in the worker, for copy and overlay.
 for backend in copy overlay; do
         # LeakSanitizer (sanitizer builds) cannot run under ptrace.
