@@ -384,15 +384,44 @@ static int add_empty_bottom(struct overlay *o, struct ovl_error *err)
         return 0;
 }
 
+/* The layers with only the topmost occurrence of a layer given more than once. Exact: the top
+ * copy re-adds every entry and re-applies every whiteout and opaque dir of the lower one, so the
+ * lower one can change nothing; and the kernel refuses a directory twice in one stack (ELOOP).
+ * The items are shallow copies (the fds stay the request's). Returns 0 or -ENOMEM. */
+static int unique_layers(const struct ovl_layer_list *in, struct ovl_layer_list *out)
+{
+        out->count = 0;
+        out->items = calloc(in->count ? in->count : 1, sizeof(*out->items));
+        if (!out->items)
+                return -ENOMEM;
+        for (size_t i = 0; i < in->count; i++) {
+                bool above = false;
+                for (size_t j = i + 1; j < in->count && !above; j++)
+                        above = in->items[j].st.st_dev == in->items[i].st.st_dev &&
+                                in->items[j].st.st_ino == in->items[i].st.st_ino;
+                if (!above)
+                        out->items[out->count++] = in->items[i];
+        }
+        return 0;
+}
+
 static int overlay_mount(struct overlay *o, struct ovl_error *err)
 {
         const struct ovl_assemble_request *req = o->req;
+        struct ovl_layer_list unique = { 0 };
         int r = ovl_probe_overlay_caps(req->work_dir, &o->caps, err);
 
         if (r < 0)
                 return r;
-        r = ovl_lower_stack_build(req->layers, req->work_dir, (size_t) o->caps.max_layers, req->opts->no_flatten,
+        r = unique_layers(req->layers, &unique);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "overlay");
+        if (unique.count < req->layers->count)
+                ovl_log(OVL_LOG_VERBOSE, "overlay: %zu repeated layer(s) left out: a layer given more than once "
+                        "counts once, at its topmost position", req->layers->count - unique.count);
+        r = ovl_lower_stack_build(&unique, req->work_dir, (size_t) o->caps.max_layers, req->opts->no_flatten,
                                   &o->lower, err);
+        free(unique.items);
 
         for (size_t i = 0; r == 0 && i < o->lower.caches.count; i++)
                 r = ovl_strlist_append(&req->rec->caches, o->lower.caches.items[i]);

@@ -11,17 +11,26 @@ static int error_setv(struct ovl_error *err, enum ovl_err_class class, int errnu
                       va_list ap)
 {
         int ret = errnum > 0 ? -errnum : -EIO;
+        char full[8192], cause[128] = "";
+        size_t room, len;
 
         if (!err || err->set)
                 return ret;
         err->set = true;
         err->class = class;
         err->code = errnum;
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-        if (errnum > 0) {
-                size_t len = strlen(err->msg);
-                snprintf(err->msg + len, sizeof(err->msg) - len, ": %s", strerror(errnum));
+        vsnprintf(full, sizeof(full), fmt, ap);
+        if (errnum > 0)
+                snprintf(cause, sizeof(cause), ": %s", strerror(errnum));
+        /* Too long (a deep path): keep both ends of the text and the cause, which matter most. */
+        room = sizeof(err->msg) - strlen(cause) - 1;
+        len = strlen(full);
+        if (len > room) {
+                size_t half = (room - 3) / 2;
+                memmove(full + half + 3, full + len - half, half + 1);
+                memcpy(full + half, "...", 3);
         }
+        snprintf(err->msg, sizeof(err->msg), "%s%s", full, cause);
         return ret;
 }
 

@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n = size - 10 < sizeof(name) - 1 ? size - 10 : sizeof(name) - 1;
         memcpy(name, data + 10, n);
         name[n] = '\0';
-        if (!name[0] || strchr(name, '/'))
-                return 0; /* a directory entry's name is never empty and has no slash */
+        if (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                return 0; /* a directory entry's name: not empty, no slash, the walker skips . and .. */
         if (ovl_entry_classify(name, &st, data[8], data[9] & 1, &info) < 0)
                 return 0;
         if (info.type == OVL_ENTRY_WHITEOUT) {

@@ -12,10 +12,11 @@ mkdir -p "$out"
 mapfile -t lib < <(cd "$src" && ls common/*.c backends/*.c rootfs/*.c probe/*.c namespaces/*.c cli/*.c | grep -v '^cli/main.c$')
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I"$src" -I"$build" -include config.h)
 libs=$(pkg-config --libs mount libcap libseccomp)
+read -r -a cflags <<<"$(pkg-config --cflags mount libcap libseccomp)"
 total=0
 for target in classify layers_from record json_escape; do
         # shellcheck disable=SC2086 # libs is a word list
-        "$cc" "${flags[@]}" "$src/fuzz/$target.c" "${lib[@]/#/$src/}" $libs -o "$out/$target"
+        "$cc" "${flags[@]}" "${cflags[@]}" "$src/fuzz/$target.c" "${lib[@]/#/$src/}" $libs -o "$out/$target"
         rm -rf "$out/corpus-$target"
         cp -r "$src/fuzz/corpus/$target" "$out/corpus-$target"
         "$out/$target" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,8 @@ static int resolve_rootfs(struct assembly *a, const char *given, struct ovl_erro
         r = ovl_path_split(a->rootfs, &a->parent, &a->name);
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s", given);
+        if (strlen(a->name) > NAME_MAX)
+                return ovl_error_bad(err, ENAMETOOLONG, "rootfs %s", given);
         {
                 ssize_t i = ovl_layer_list_find_containing(&a->layers, a->rootfs);
                 if (i >= 0)
@@ -160,6 +163,10 @@ static int check_rootfs_free(struct assembly *a, const char *given, struct ovl_e
         }
         if (!S_ISDIR(st.st_mode))
                 return ovl_error_bad(err, 0, "rootfs %s: exists and is not a directory", given);
+        /* Checked before any work: the copy's final rename would only fail (EBUSY) at the end, and a
+         * mount backend would stack on someone else's mount. */
+        if (ovl_is_mount_point_at(a->parent_fd, a->name) > 0)
+                return ovl_error_bad(err, 0, "rootfs %s: is a mount point (something is mounted there)", given);
         {
                 _cleanup_close_ int fd = openat(a->parent_fd, a->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 bool empty = false;

@@ -90,10 +90,10 @@ assert_file_content "$R/precious" mine
 assert_workdir_clean
 rm -rf "$R" "$TEST_TMP/moved"
 
-# SIGKILL at random points: R is absent or complete, gc clears every leftover, and a new
+# SIGKILL at random points (50 runs): R is absent or complete, gc clears every leftover, and a new
 # assemble works.
 rm -rf "$OVLBACKEND_WORK_DIR"
-for i in $(seq 1 12); do
+for i in $(seq 1 50); do
         "$OVLBACKEND" -q assemble --backend=copy --rootfs="$R" "${LAYERS[@]}" &
         pid=$!
         sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
