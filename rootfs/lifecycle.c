@@ -136,7 +136,7 @@ static int resolve_rootfs(struct assembly *a, const char *given, struct ovl_erro
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s", given);
         if (strlen(a->name) > NAME_MAX)
-                return ovl_error_bad(err, ENAMETOOLONG, "rootfs %s", given);
+                return ovl_error_fail(err, ENAMETOOLONG, "rootfs %s", given); /* exit 1: "names too long", #4 */
         {
                 ssize_t i = ovl_layer_list_find_containing(&a->layers, a->rootfs);
                 if (i >= 0)

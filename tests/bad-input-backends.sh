@@ -42,7 +42,7 @@ BEFORE=$(findmnt -rn -o TARGET | sort)
 mkdir -p "$TEST_TMP/malformed"
 : >"$TEST_TMP/malformed/.wh.."
 for backend in copy bind overlay; do
-        refused 2 "rootfs $TEST_TMP/$long_name: File name too long" assemble --backend=$backend --rootfs="$TEST_TMP/$long_name" "$L"
+        refused 1 "rootfs $TEST_TMP/$long_name: File name too long" assemble --backend=$backend --rootfs="$TEST_TMP/$long_name" "$L"
         refused 2 "/r: parent directory: File name too long" assemble --backend=$backend --rootfs="$deep/r" "$L"
         refused 2 "rootfs $TEST_TMP/mp: is a mount point" assemble --backend=$backend --rootfs="$TEST_TMP/mp" "$L"
         assert_file_content "$TEST_TMP/mp/keep" keep

@@ -237,14 +237,14 @@ assert_absent "$R"
 [ -z "$(ls -A "$OTHER")" ] || fail "left on the rootfs's filesystem: $(ls -A "$OTHER")"
 assert_workdir_clean
 
-# A rootfs that is itself a mount point (an empty tmpfs) cannot be replaced by a rename: the copy
-# must fail naming it, leave the mount and its parent as they were, and remove its scratch.
+# A rootfs that is itself a mount point (an empty tmpfs) cannot be replaced by a rename: refused
+# before any copying (bad input, 2), naming it, the mount and its parent left as they were.
 mkdir -p "$OTHER/mnt"
 mount -t tmpfs -o size=1m tmpfs "$OTHER/mnt"
 R=$OTHER/mnt
-run_ovl 1 assemble --backend=copy --rootfs="$R" "$TEST_TMP/x0"
+run_ovl 2 assemble --backend=copy --rootfs="$R" "$TEST_TMP/x0"
 assert_one_line "$ERR"
-assert_contains "$ERR" "ovlbackend: rootfs $R: "
+assert_contains "$ERR" "ovlbackend: rootfs $R: is a mount point"
 findmnt -rn "$R" >/dev/null || fail "$R is no longer a mount point"
 [ -z "$(ls -A "$R")" ] || fail "something was written into the mount at $R: $(ls -A "$R")"
 [ "$(ls -A "$OTHER")" = mnt ] || fail "left beside $R: $(ls -A "$OTHER")"
