@@ -19,6 +19,7 @@ enum {
 };
 
 struct ovl_assemble_request;
+struct ovl_idmap;
 
 /* Options a backend may honour (struct ovl_backend_ops.accepts). */
 enum {
@@ -28,6 +29,7 @@ enum {
         OVL_ACCEPTS_ALLOW_WHITEOUTS = 1 << 3,
         OVL_ACCEPTS_UPPER = 1 << 4,       /* --upper, --volatile */
         OVL_ACCEPTS_NO_FLATTEN = 1 << 5,
+        OVL_ACCEPTS_IDMAP = 1 << 6,       /* --uidmap, --gidmap, --userns */
 };
 
 /* What the caller asked for beyond the layers; each backend honours what applies to it and the
@@ -40,6 +42,7 @@ struct ovl_backend_options {
         const char *upper;    /* --upper=tmpfs[:SIZE]: overlay upper dir on a private tmpfs */
         bool volatile_upper;  /* --volatile: overlay without syncs to the upper dir */
         bool no_flatten;      /* --no-flatten: refuse more layers than the kernel stacks */
+        const struct ovl_idmap *idmap; /* --uidmap/--gidmap/--userns: an idmapped rootfs, or NULL */
 };
 
 /* Persists the record as it stands (rec in the request). A backend calls it right before it
@@ -66,6 +69,8 @@ struct ovl_assemble_request {
         void *checkpoint_data;
         ovl_attach_fn attach;
         int *attach_slot;          /* where a sandboxed attach leaves the mount fd */
+        int userns_fd;             /* with opts->idmap, for the mount backends: a user namespace
+                                    * carrying the maps (MOUNT_ATTR_IDMAP), else -1 */
         bool private_ns;           /* the work runs in a private mount namespace: a mount(2)
                                     * made there must be cloned (open_tree) and attached */
 };

@@ -53,6 +53,12 @@ static uint64_t mount_attrs(const struct ovl_backend_options *o)
 static int bind_new_api(const struct ovl_assemble_request *req, const struct ovl_layer *layer)
 {
         struct mount_attr attr = { .attr_set = mount_attrs(req->opts) };
+
+        /* --uidmap: the layer's ids shown shifted, nothing written. */
+        if (req->opts->idmap) {
+                attr.attr_set |= MOUNT_ATTR_IDMAP;
+                attr.userns_fd = (uint64_t) req->userns_fd;
+        }
         _cleanup_close_ int tree = ovl_open_tree(layer->fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
                                                                         AT_EMPTY_PATH);
 
@@ -117,6 +123,11 @@ static int bind_assemble(const struct ovl_assemble_request *req, struct ovl_erro
         if (r < 0)
                 goto fail;
         r = bind_new_api(req, layer);
+        if (r == -ENOSYS && req->opts->idmap) {
+                r = ovl_error_set(err, OVL_ERR_UNSUPPORTED, ENOSYS, "rootfs %s: --uidmap needs idmapped mounts "
+                                  "(mount_setattr)", req->rootfs);
+                goto fail;
+        }
         if (r == -ENOSYS)
                 r = bind_legacy(req, layer);
         if (r < 0) {
@@ -143,7 +154,7 @@ const struct ovl_backend_ops ovl_backend_bind = {
         .needs = OVL_NEEDS_MOUNT,
         .max_layers = 1,
         .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_READ_WRITE | OVL_ACCEPTS_MOUNT_FLAGS |
-                   OVL_ACCEPTS_ALLOW_WHITEOUTS,
+                   OVL_ACCEPTS_ALLOW_WHITEOUTS | OVL_ACCEPTS_IDMAP,
         .sandbox = { .caps = bind_caps, .n_caps = ARRAY_SIZE(bind_caps), .syscalls = OVL_SYSCALLS_MOUNT },
         .assemble = bind_assemble,
         .destroy = bind_destroy,

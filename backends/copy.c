@@ -424,7 +424,9 @@ static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_erro
         r = req->checkpoint(req, err);
         if (r < 0)
                 goto fail;
+        ovl_copy_meta_set_idmap(req->opts->idmap); /* --uidmap: owners written shifted */
         r = ovl_copy_merge_into(req->layers, fd, req->rootfs, err);
+        ovl_copy_meta_set_idmap(NULL);
         if (r < 0)
                 goto fail;
         /* Into place in one step: an existing empty R is replaced, a missing one must stay missing
@@ -549,6 +551,7 @@ const struct ovl_backend_ops ovl_backend_copy = {
         .summary = "copy the merged layers into a plain directory (works everywhere)",
         .needs = OVL_NEEDS_MKNOD,
         .max_layers = 0,
+        .accepts = OVL_ACCEPTS_IDMAP,
         .sandbox = { .caps = copy_caps, .n_caps = ARRAY_SIZE(copy_caps), .syscalls = 0 },
         .assemble = copy_assemble,
         .destroy = copy_destroy,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "backends/copy_meta.h"
+#include "namespaces/idmap.h"
 #include "backends/whiteout.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
@@ -68,6 +69,14 @@ static int list_names(const struct ovl_node_ref *src, const char *path, char **r
         }
 }
 
+/* The copy backend's --uidmap/--gidmap: owners and id-holding xattrs written shifted. */
+static const struct ovl_idmap *shift;
+
+void ovl_copy_meta_set_idmap(const struct ovl_idmap *m)
+{
+        shift = m;
+}
+
 static int copy_one_xattr(const struct ovl_node_ref *src, const char *spath, const struct ovl_node_ref *dst,
                           const char *dpath, const char *key)
 {
@@ -76,9 +85,12 @@ static int copy_one_xattr(const struct ovl_node_ref *src, const char *spath, con
         void *val = small;
         ssize_t n = ref_getxattr(src, spath, key, small, sizeof(small));
 
+        size_t len;
+
         if (n < 0 && errno == ERANGE) {
                 n = ref_getxattr(src, spath, key, NULL, 0);
-                if (n >= 0 && !(big = malloc((size_t) n + 1)))
+                /* Room for a v2 capability to grow into v3. */
+                if (n >= 0 && !(big = malloc((size_t) n + 8)))
                         return -ENOMEM;
                 if (n >= 0)
                         n = ref_getxattr(src, spath, key, big, (size_t) n + 1);
@@ -86,7 +98,10 @@ static int copy_one_xattr(const struct ovl_node_ref *src, const char *spath, con
         }
         if (n < 0)
                 return errno == ENODATA ? 0 : -errno;
-        if (ref_setxattr(dst, dpath, key, val, (size_t) n) < 0)
+        len = (size_t) n;
+        if (shift)
+                ovl_idmap_xattr(shift, key, val, &len);
+        if (ref_setxattr(dst, dpath, key, val, len) < 0)
                 return -errno;
         return 0;
 }
@@ -125,6 +140,8 @@ int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref 
         static gid_t egid = (gid_t) -1;
         const struct timespec times[2] = { st->st_atim, st->st_mtim };
         bool is_link = S_ISLNK(st->st_mode), chowned = false, has_acl = false;
+        uid_t uid = shift ? ovl_idmap_uid(shift, st->st_uid) : st->st_uid;
+        gid_t gid = shift ? ovl_idmap_gid(shift, st->st_gid) : st->st_gid;
         int r;
 
         if (euid == (uid_t) -1) {
@@ -132,9 +149,9 @@ int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref 
                 egid = getegid();
         }
         /* New entries are ours; skip the chown when that is already the right owner. */
-        if (st->st_uid != euid || st->st_gid != egid) {
-                r = dst->fd >= 0 ? fchown(dst->fd, st->st_uid, st->st_gid)
-                                 : fchownat(dst->dirfd, dst->name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+        if (uid != euid || gid != egid) {
+                r = dst->fd >= 0 ? fchown(dst->fd, uid, gid)
+                                 : fchownat(dst->dirfd, dst->name, uid, gid, AT_SYMLINK_NOFOLLOW);
                 if (r < 0)
                         return -errno;
                 chowned = true;

@@ -19,3 +19,9 @@ struct ovl_node_ref {
  * skipped. Returns 0 or -errno. */
 int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct stat *st,
                       mode_t created_mode);
+
+struct ovl_idmap;
+
+/* From now on, ovl_copy_metadata writes owners (and the ids inside security.capability and POSIX
+ * ACLs) mapped through m: the copy backend's --uidmap/--gidmap. NULL: as they are. */
+void ovl_copy_meta_set_idmap(const struct ovl_idmap *m);

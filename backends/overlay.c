@@ -32,6 +32,7 @@
 #include "backends/overlay_lower.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "namespaces/idmap.h"
 #include "namespaces/seccomp.h"
 #include "common/log.h"
 #include "common/syscalls.h"
@@ -162,6 +163,11 @@ static int upper_create(struct overlay *o, struct ovl_error *err)
                 return ovl_error_fail(err, errno, "scratch %s", path);
         r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = top->fd }, &(struct ovl_node_ref){ .fd = o->upper_fd },
                               &top->st, 0755);
+        /* --uidmap: the root of the view belongs to the container's root, which must write there. */
+        if (r == 0 && req->opts->idmap &&
+            fchown(o->upper_fd, ovl_idmap_uid(req->opts->idmap, top->st.st_uid),
+                   ovl_idmap_gid(req->opts->idmap, top->st.st_gid)) < 0)
+                r = -errno;
         return r < 0 ? ovl_error_fail(err, -r, "scratch %s", path) : 0;
 }
 
@@ -405,6 +411,30 @@ static int unique_layers(const struct ovl_layer_list *in, struct ovl_layer_list 
         return 0;
 }
 
+/* --uidmap: every lower dir (layers, glue, flattened bottoms) replaced by an idmapped clone of
+ * itself, so the kernel shows their ids shifted; an overlay mount itself cannot be idmapped. */
+static int idmap_lowers(struct overlay *o, struct ovl_error *err)
+{
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) o->req->userns_fd };
+
+        if (!o->caps.new_api)
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, ENOSYS, "rootfs %s: --uidmap needs the new mount API "
+                                     "(idmapped layers)", o->req->rootfs);
+        for (size_t i = 0; i < o->lower.count; i++) {
+                int tree = ovl_open_tree(o->lower.fds[i], "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+                if (tree < 0 || ovl_mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
+                        int e = errno;
+                        if (tree >= 0)
+                                close(tree);
+                        return ovl_error_set(err, OVL_ERR_UNSUPPORTED, e, "rootfs %s: an idmapped clone of a layer",
+                                             o->req->rootfs);
+                }
+                close(o->lower.fds[i]);
+                o->lower.fds[i] = tree;
+        }
+        return 0;
+}
+
 static int overlay_mount(struct overlay *o, struct ovl_error *err)
 {
         const struct ovl_assemble_request *req = o->req;
@@ -425,6 +455,8 @@ static int overlay_mount(struct overlay *o, struct ovl_error *err)
 
         for (size_t i = 0; r == 0 && i < o->lower.caches.count; i++)
                 r = ovl_strlist_append(&req->rec->caches, o->lower.caches.items[i]);
+        if (r == 0 && req->opts->idmap)
+                r = idmap_lowers(o, err);
         if (r == 0 && !req->opts->read_only)
                 r = upper_create(o, err);
         else if (r == 0 && o->lower.count < 2)
@@ -488,7 +520,8 @@ const struct ovl_backend_ops ovl_backend_overlay = {
         .summary = "mount an overlayfs of the layers, writable through a managed upper dir",
         .needs = OVL_NEEDS_MOUNT | OVL_NEEDS_OVERLAYFS,
         .max_layers = 0,
-        .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_MOUNT_FLAGS | OVL_ACCEPTS_UPPER | OVL_ACCEPTS_NO_FLATTEN,
+        .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_MOUNT_FLAGS | OVL_ACCEPTS_UPPER | OVL_ACCEPTS_NO_FLATTEN |
+                   OVL_ACCEPTS_IDMAP,
         .sandbox = { .caps = overlay_caps, .n_caps = ARRAY_SIZE(overlay_caps), .syscalls = OVL_SYSCALLS_MOUNT },
         .assemble = overlay_assemble,
         .destroy = overlay_destroy,

@@ -27,6 +27,9 @@ enum {
         OPT_VOLATILE,
         OPT_NO_FLATTEN,
         OPT_LAYERS_FROM,
+        OPT_UIDMAP,
+        OPT_GIDMAP,
+        OPT_USERNS,
 };
 
 static void print_help(void)
@@ -53,8 +56,34 @@ static void print_help(void)
                "      --volatile         overlay: no syncs to the upper dir (lost on a crash)\n"
                "      --no-flatten       overlay: refuse more layers than the kernel stacks in one\n"
                "                         mount, instead of flattening the bottom ones once\n"
+               "      --uidmap=C:H:N     an idmapped rootfs: container uids C..C+N-1 owned by host\n"
+               "                         uids H..H+N-1 (repeatable); bind, overlay: idmapped mounts\n"
+               "                         (nothing is written), copy: the ids written shifted\n"
+               "      --gidmap=C:H:N     the same for gids (default: the uid maps)\n"
+               "      --userns=/proc/PID/ns/user  the maps of that process's user namespace\n"
                "      --json             print the result as one JSON object on stdout\n"
                OVL_CLI_GLOBAL_HELP "\n" OVL_CLI_EXIT_CODES_HELP);
+}
+
+/* --userns reads its maps; gid maps default to the uid maps; gid maps alone are refused. */
+static int finish_idmap(struct ovl_assemble_args *ret, struct ovl_error *err)
+{
+        struct ovl_idmap *m = &ret->idmap;
+
+        if (ret->userns && ret->opts.idmap)
+                return ovl_cli_usage_error(err, "assemble", "give --userns or --uidmap/--gidmap, not both");
+        if (ret->userns) {
+                if (ovl_idmap_from_userns(ret->userns, m, err) < 0)
+                        return -EINVAL;
+                ret->opts.idmap = m;
+        }
+        if (ret->opts.idmap && m->n_uid == 0)
+                return ovl_cli_usage_error(err, "assemble", "--gidmap needs --uidmap");
+        if (ret->opts.idmap && m->n_gid == 0) {
+                memcpy(m->gid, m->uid, sizeof(m->gid));
+                m->n_gid = m->n_uid;
+        }
+        return OVL_CLI_RUN;
 }
 
 int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, struct ovl_assemble_args *ret,
@@ -73,6 +102,9 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                 { "volatile", no_argument, NULL, OPT_VOLATILE },
                 { "no-flatten", no_argument, NULL, OPT_NO_FLATTEN },
                 { "layers-from", required_argument, NULL, OPT_LAYERS_FROM },
+                { "uidmap", required_argument, NULL, OPT_UIDMAP },
+                { "gidmap", required_argument, NULL, OPT_GIDMAP },
+                { "userns", required_argument, NULL, OPT_USERNS },
                 { "json", no_argument, NULL, OVL_OPT_JSON },
                 { 0 },
         };
@@ -120,6 +152,15 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                 case OPT_LAYERS_FROM:
                         ret->layers_from = optarg;
                         break;
+                case OPT_UIDMAP:
+                case OPT_GIDMAP:
+                        if (ovl_idmap_add(&ret->idmap, opt == OPT_GIDMAP, optarg, err) < 0)
+                                return -EINVAL;
+                        ret->opts.idmap = &ret->idmap;
+                        break;
+                case OPT_USERNS:
+                        ret->userns = optarg;
+                        break;
                 case OVL_OPT_JSON:
                         ret->json = true;
                         break;
@@ -137,7 +178,7 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                 return ovl_cli_usage_error(err, "assemble", "give layers as arguments or with --layers-from, not both");
         if (!ret->layers_from && ret->n_layers == 0)
                 return ovl_cli_usage_error(err, "assemble", "no layers given");
-        return OVL_CLI_RUN;
+        return finish_idmap(ret, err);
 }
 
 /* Reads a --layers-from file (or stdin for "-") into a new array of paths. */

@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "common/error.h"
+#include "namespaces/idmap.h"
 #include "namespaces/sandbox.h"
 
 /* Options every subcommand accepts, before or after its name. */
@@ -87,6 +88,8 @@ struct ovl_assemble_args {
         char **layers;   /* points into argv */
         size_t n_layers;
         struct ovl_backend_options opts;
+        struct ovl_idmap idmap; /* opts.idmap points here when given */
+        const char *userns;
         bool json;
 };
 

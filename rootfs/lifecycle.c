@@ -15,6 +15,7 @@
 #include "common/macro.h"
 #include "common/testhook.h"
 #include "backends/mount.h"
+#include "namespaces/idmap.h"
 #include "namespaces/sandbox.h"
 #include "namespaces/seccomp.h"
 #include "common/syscalls.h"
@@ -84,6 +85,7 @@ static void unsupported_options(const struct ovl_backend_options *o, unsigned ac
                 { o->upper != NULL, OVL_ACCEPTS_UPPER, "--upper" },
                 { o->volatile_upper, OVL_ACCEPTS_UPPER, "--volatile" },
                 { o->no_flatten, OVL_ACCEPTS_NO_FLATTEN, "--no-flatten" },
+                { o->idmap != NULL, OVL_ACCEPTS_IDMAP, "--uidmap/--gidmap/--userns" },
         };
         size_t len = 0;
 
@@ -367,6 +369,7 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
         struct assemble_job job = { .a = a, .b = b, .req = &req };
         bool sandboxed = !ovl_sandbox_settings()->disabled;
         int r, slot = -1, mnt_fd = -1;
+        _cleanup_close_ int userns_fd = -1;
 
         r = fill_record(rec, a, b, opt->opts.read_only);
         if (r < 0)
@@ -380,6 +383,15 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
         if (r < 0)
                 return ovl_error_fail(err, -r, "work dir %s", record_dir);
         req.record_dir_fd = record_dir_fd;
+        /* --uidmap for a mount backend: a user namespace carrying the maps, made here (the worker's
+         * filter forbids new user namespaces) and inherited by the worker. */
+        req.userns_fd = -1;
+        if (opt->opts.idmap && (b->sandbox.syscalls & OVL_SYSCALLS_MOUNT)) {
+                r = ovl_idmap_userns(opt->opts.idmap, &userns_fd, err);
+                if (r < 0)
+                        return r;
+                req.userns_fd = userns_fd;
+        }
         req.attach = sandboxed ? attach_later : attach_now;
         req.attach_slot = &slot;
         r = ovl_sandbox_run(&b->sandbox, private_ns_for(b), assemble_work, &job, &mnt_fd, err);

@@ -73,6 +73,27 @@ for backend in overlay copy bind; do
         assert_absent "$R"
         echo "$backend: runc ran a container on the assembled rootfs"
 done
+# A user-namespaced container (its root is host uid 100000) on an idmapped overlay rootfs: it sees
+# root-owned files as root's, writes as root, and the write lands in the upper dir as 100000.
+R=$TEST_TMP/rootfs-userns
+chmod 0755 "$TEST_TMP" # the container's root (host uid 100000) must reach R to mount it
+run_ovl 0 assemble --backend=overlay --uidmap=0:100000:65536 --rootfs="$R" "${LAYERS[@]}"
+bundle "$TEST_TMP/bundle-userns" "$R" 0 'set -e; test "$(stat -c %u:%g /etc/passwd)" = 0:0; test "$(id -u)" = 0; echo hi >/root/written-in-userns; echo container-ok'
+python3 - "$TEST_TMP/bundle-userns/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["namespaces"].append({"type": "user"})
+c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+out=$(cd "$TEST_TMP/bundle-userns" && runc --root "$TEST_TMP/runc-state" run ovl-test-userns 2>&1) ||
+        fail "runc in a user namespace on the idmapped overlay failed: $out"
+assert_contains "$out" container-ok
+[ "$(stat -c %u "$R/root/written-in-userns")" = 100000 ] || fail "the userns write is not owned by 100000"
+run_ovl 0 destroy "$R"
+echo "overlay --uidmap: runc ran a user-namespaced container on it"
+
 [ "$(findmnt -rn -o TARGET | sort)" = "$BEFORE" ] || fail "mounts left: $(diff <(echo "$BEFORE") <(findmnt -rn -o TARGET | sort))"
 run_ovl 0 gc
 assert_workdir_clean

@@ -1,0 +1,208 @@
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/fsutil.h"
+#include "common/macro.h"
+#include "namespaces/idmap.h"
+
+static bool overlaps(const struct ovl_id_range *a, const struct ovl_id_range *b)
+{
+        return a->inside < b->inside + (uint64_t) b->count && b->inside < a->inside + (uint64_t) a->count;
+}
+
+int ovl_idmap_add(struct ovl_idmap *m, bool gid, const char *spec, struct ovl_error *err)
+{
+        struct ovl_id_range *ranges = gid ? m->gid : m->uid, r;
+        size_t *n = gid ? &m->n_gid : &m->n_uid;
+        const char *opt = gid ? "--gidmap" : "--uidmap";
+        unsigned long long in, out, count;
+        char tail;
+
+        if (sscanf(spec, "%llu:%llu:%llu%c", &in, &out, &count, &tail) != 3 || count == 0 ||
+            in + count > 1ull << 32 || out + count > 1ull << 32)
+                return ovl_error_bad(err, 0, "%s=%s: expected CONTAINER:HOST:COUNT (COUNT > 0, within 32 bits)",
+                                     opt, spec);
+        if (*n == OVL_IDMAP_MAX)
+                return ovl_error_bad(err, 0, "%s: at most %d ranges", opt, OVL_IDMAP_MAX);
+        r = (struct ovl_id_range){ (uint32_t) in, (uint32_t) out, (uint32_t) count };
+        for (size_t i = 0; i < *n; i++)
+                if (overlaps(&ranges[i], &r))
+                        return ovl_error_bad(err, 0, "%s=%s: overlaps another range", opt, spec);
+        ranges[(*n)++] = r;
+        return 0;
+}
+
+static int read_map(const char *path, struct ovl_idmap *m, bool gid, struct ovl_error *err)
+{
+        _cleanup_free_ char *text = NULL;
+        char *line, *save = NULL;
+        int r = ovl_read_file_at(AT_FDCWD, path, 1 << 16, &text);
+
+        if (r < 0)
+                return ovl_error_bad(err, -r, "--userns: %s", path);
+        for (line = strtok_r(text, "\n", &save); line && r == 0; line = strtok_r(NULL, "\n", &save)) {
+                char spec[96];
+                unsigned long long in, out, count;
+                if (sscanf(line, "%llu %llu %llu", &in, &out, &count) != 3)
+                        return ovl_error_bad(err, 0, "--userns: %s: unreadable line '%s'", path, line);
+                snprintf(spec, sizeof(spec), "%llu:%llu:%llu", in, out, count);
+                r = ovl_idmap_add(m, gid, spec, err);
+        }
+        return r;
+}
+
+int ovl_idmap_from_userns(const char *path, struct ovl_idmap *ret, struct ovl_error *err)
+{
+        char map[64];
+        int pid, end = 0, r;
+
+        if (sscanf(path, "/proc/%d/ns/user%n", &pid, &end) != 1 || path[end] != '\0')
+                return ovl_error_bad(err, 0, "--userns=%s: expected /proc/PID/ns/user", path);
+        snprintf(map, sizeof(map), "/proc/%d/uid_map", pid);
+        r = read_map(map, ret, false, err);
+        snprintf(map, sizeof(map), "/proc/%d/gid_map", pid);
+        return r < 0 ? r : read_map(map, ret, true, err);
+}
+
+static uint32_t map_id(const struct ovl_id_range *ranges, size_t n, uint32_t id)
+{
+        for (size_t i = 0; i < n; i++)
+                if (id >= ranges[i].inside && id - ranges[i].inside < ranges[i].count)
+                        return ranges[i].outside + (id - ranges[i].inside);
+        return OVL_ID_UNMAPPED;
+}
+
+uint32_t ovl_idmap_uid(const struct ovl_idmap *m, uint32_t id)
+{
+        return map_id(m->uid, m->n_uid, id);
+}
+
+uint32_t ovl_idmap_gid(const struct ovl_idmap *m, uint32_t id)
+{
+        return map_id(m->gid, m->n_gid, id);
+}
+
+static int write_map(pid_t pid, const char *file, const struct ovl_id_range *ranges, size_t n)
+{
+        char path[64], text[OVL_IDMAP_MAX * 40];
+        size_t len = 0;
+        _cleanup_close_ int fd = -1;
+
+        for (size_t i = 0; i < n; i++)
+                len += (size_t) snprintf(text + len, sizeof(text) - len, "%u %u %u\n", ranges[i].inside,
+                                         ranges[i].outside, ranges[i].count);
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, file);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        return fd >= 0 && write(fd, text, len) == (ssize_t) len ? 0 : -errno;
+}
+
+/* A child unshares a user namespace and waits; the parent writes its maps and opens it. */
+int ovl_idmap_userns(const struct ovl_idmap *m, int *ret_fd, struct ovl_error *err)
+{
+        int ready[2], done[2], r = 0;
+        char path[64], b = 'n';
+        pid_t pid;
+
+        *ret_fd = -1;
+        if (pipe2(ready, O_CLOEXEC) < 0)
+                return ovl_error_fail(err, errno, "idmap: pipe");
+        if (pipe2(done, O_CLOEXEC) < 0) {
+                r = ovl_error_fail(err, errno, "idmap: pipe");
+                close(ready[0]);
+                close(ready[1]);
+                return r;
+        }
+        pid = fork();
+        if (pid == 0) {
+                close(ready[0]);
+                close(done[1]);
+                b = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
+                (void) !write(ready[1], &b, 1);
+                (void) !read(done[0], &b, 1);
+                _exit(0);
+        }
+        close(ready[1]);
+        close(done[0]);
+        if (pid < 0)
+                r = ovl_error_fail(err, errno, "idmap: fork");
+        else if (read(ready[0], &b, 1) != 1 || b != 'y')
+                r = ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "idmap: the kernel refused a new user namespace");
+        else if ((r = write_map(pid, "uid_map", m->uid, m->n_uid)) < 0 ||
+                 (r = write_map(pid, "gid_map", m->gid, m->n_gid)) < 0)
+                r = ovl_error_fail(err, -r, "idmap: writing the user namespace's maps");
+        if (r == 0) {
+                snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
+                *ret_fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (*ret_fd < 0)
+                        r = ovl_error_fail(err, errno, "idmap: %s", path);
+        }
+        close(done[1]);
+        close(ready[0]);
+        if (pid > 0)
+                (void) waitpid(pid, NULL, 0);
+        return r;
+}
+
+#define CAP_V2_SIZE 20
+#define CAP_V3_SIZE 24
+#define CAP_REVISION_MASK 0xFF000000u
+#define CAP_REVISION_2 0x02000000u
+#define CAP_REVISION_3 0x03000000u
+
+/* security.capability: v2 is valid only for the initial namespace's root; v3 names its root. */
+static void map_capability(const struct ovl_idmap *m, uint8_t *buf, size_t *len)
+{
+        uint32_t magic, rootid = 0;
+
+        if (*len < 4)
+                return;
+        memcpy(&magic, buf, 4);
+        magic = le32toh(magic);
+        if ((magic & CAP_REVISION_MASK) == CAP_REVISION_3 && *len == CAP_V3_SIZE) {
+                memcpy(&rootid, buf + CAP_V2_SIZE, 4);
+                rootid = le32toh(rootid);
+        } else if ((magic & CAP_REVISION_MASK) != CAP_REVISION_2 || *len != CAP_V2_SIZE) {
+                return;
+        }
+        magic = htole32((magic & ~CAP_REVISION_MASK) | CAP_REVISION_3);
+        memcpy(buf, &magic, 4);
+        rootid = htole32(ovl_idmap_uid(m, rootid));
+        memcpy(buf + CAP_V2_SIZE, &rootid, 4);
+        *len = CAP_V3_SIZE;
+}
+
+/* POSIX ACLs: a 4-byte header, then {u16 tag, u16 perm, u32 id} entries (little endian). */
+static void map_acl(const struct ovl_idmap *m, uint8_t *buf, size_t len)
+{
+        for (size_t off = 4; off + 8 <= len; off += 8) {
+                uint16_t tag;
+                uint32_t id;
+                memcpy(&tag, buf + off, 2);
+                memcpy(&id, buf + off + 4, 4);
+                tag = le16toh(tag);
+                if (tag == 0x02) /* ACL_USER */
+                        id = htole32(ovl_idmap_uid(m, le32toh(id)));
+                else if (tag == 0x08) /* ACL_GROUP */
+                        id = htole32(ovl_idmap_gid(m, le32toh(id)));
+                else
+                        continue;
+                memcpy(buf + off + 4, &id, 4);
+        }
+}
+
+void ovl_idmap_xattr(const struct ovl_idmap *m, const char *name, void *buf, size_t *len)
+{
+        if (strcmp(name, "security.capability") == 0)
+                map_capability(m, buf, len);
+        else if (strcmp(name, "system.posix_acl_access") == 0 || strcmp(name, "system.posix_acl_default") == 0)
+                map_acl(m, buf, *len);
+}
