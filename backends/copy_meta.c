@@ -153,7 +153,7 @@ int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref 
                 r = dst->fd >= 0 ? fchown(dst->fd, uid, gid)
                                  : fchownat(dst->dirfd, dst->name, uid, gid, AT_SYMLINK_NOFOLLOW);
                 if (r < 0)
-                        return -errno;
+                        return errno == EINVAL && !ovl_in_initial_userns() ? -OVL_COPY_EUNMAPPED : -errno;
                 chowned = true;
         }
         r = copy_xattrs(src, dst, &has_acl);

@@ -2,6 +2,8 @@
  * and security.capability included, overlayfs' own bookkeeping excluded) and times. */
 #pragma once
 
+#include <errno.h>
+
 #include <stdbool.h>
 #include <sys/stat.h>
 
@@ -19,6 +21,10 @@ struct ovl_node_ref {
  * skipped. Returns 0 or -errno. */
 int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct stat *st,
                       mode_t created_mode);
+
+/* What ovl_copy_metadata returns (negated) when, outside the initial user namespace (rootless), the
+ * owner to set has no id there: the kernel's EINVAL would not say so. */
+#define OVL_COPY_EUNMAPPED EOVERFLOW
 
 struct ovl_idmap;
 

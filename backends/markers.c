@@ -10,6 +10,7 @@
 
 #include "backends/markers.h"
 #include "backends/whiteout.h"
+#include "common/fsutil.h"
 #include "common/macro.h"
 
 struct scan {
@@ -27,7 +28,8 @@ bool ovl_marker_is_native(const struct ovl_marker *m)
         case OVL_MARKER_XATTR_WHITEOUT:
         case OVL_MARKER_OPAQUE_DIR:
         case OVL_MARKER_XATTR_DIR:
-                return !m->user_ns;
+                /* A userxattr mount (outside the initial user namespace) reads user.overlay.*. */
+                return ovl_in_initial_userns() ? !m->user_ns : m->user_ns;
         default:
                 return false;
         }

@@ -185,7 +185,9 @@ static int config_dir(const struct overlay *o, int fs, const char *key, int fd)
 
 static int config_all(const struct overlay *o, int fs)
 {
-        static const char *const fixed[] = { "index", "off", "redirect_dir", "off", "metacopy", "off" };
+        /* userxattr (rootless) allows only redirect_dir=nofollow: no redirect made, none followed. */
+        const char *const fixed[] = { "index", "off", "redirect_dir", ovl_in_initial_userns() ? "off" : "nofollow",
+                                      "metacopy", "off" };
         int r = 0;
 
         if (ovl_fsconfig(fs, FSCONFIG_SET_STRING, "source", o->source, 0) < 0)
@@ -201,6 +203,9 @@ static int config_all(const struct overlay *o, int fs)
                 if (ovl_fsconfig(fs, FSCONFIG_SET_STRING, fixed[i], fixed[i + 1], 0) < 0)
                         r = -errno;
         if (r == 0 && o->req->opts->volatile_upper && ovl_fsconfig(fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0)
+                r = -errno;
+        /* Rootless (a user namespace): markers in user.overlay.*, as the glue writes them. */
+        if (r == 0 && !ovl_in_initial_userns() && ovl_fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
                 r = -errno;
         if (r == 0 && ovl_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                 r = -errno;
@@ -305,8 +310,10 @@ static int mount_legacy(const struct overlay *o, struct ovl_error *err)
                 len = append_fd_list(opts, len, page * 4, "upperdir", &o->upper_fd, 1);
                 len = append_fd_list(opts, len, page * 4, "workdir", &o->work_fd, 1);
         }
-        len += (size_t) snprintf(opts + len, len < page * 4 ? page * 4 - len : 0, ",index=off,redirect_dir=off,"
-                                 "metacopy=off%s", req->opts->volatile_upper ? ",volatile" : "");
+        len += (size_t) snprintf(opts + len, len < page * 4 ? page * 4 - len : 0, ",index=off,redirect_dir=%s,"
+                                 "metacopy=off%s%s", ovl_in_initial_userns() ? "off" : "nofollow",
+                                 req->opts->volatile_upper ? ",volatile" : "",
+                                 ovl_in_initial_userns() ? "" : ",userxattr");
         if (len >= page)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
                                      "rootfs %s: overlay options of %zu bytes do not fit the page size (%zu) "

@@ -142,7 +142,8 @@ static int put_dir(struct glue_build *g, int side, const char *dir, bool opaque)
 
         if (r == 0)
                 r = mkdirs_at(root, dir, &dfd);
-        if (r == 0 && opaque && fsetxattr(dfd, "trusted.overlay.opaque", "y", 1, 0) < 0)
+        if (r == 0 && opaque &&
+            fsetxattr(dfd, ovl_in_initial_userns() ? "trusted.overlay.opaque" : "user.overlay.opaque", "y", 1, 0) < 0)
                 r = -errno;
         return r;
 }
@@ -330,6 +331,9 @@ static int glue_get(struct cache *c, const struct ovl_layer *layer, struct glue 
 
         if (r < 0)
                 return ovl_error_fail(err, -r, "layer %s", layer->path);
+        /* Glue for a userxattr mount marks with user.overlay.*: another entry. */
+        if (!ovl_in_initial_userns())
+                strcat(ident, "userxattr");
         ovl_workdir_record_id(ident, id);
         strcat(key, id);
         r = cache_entry(c, key, build_glue_entry, (void *) layer, &fd, used, err);

@@ -382,3 +382,16 @@ bool ovl_path_is_below(const char *inner, const char *outer)
                 return true;
         return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
 }
+
+bool ovl_in_initial_userns(void)
+{
+        static int initial = -1;
+
+        if (initial < 0) {
+                _cleanup_free_ char *map = NULL;
+                unsigned long a, b, c;
+                initial = ovl_read_file_at(AT_FDCWD, "/proc/self/uid_map", 4096, &map) < 0 ||
+                          (sscanf(map, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 && b == 0 && c == 4294967295UL);
+        }
+        return initial;
+}

@@ -74,3 +74,8 @@ int ovl_path_canonical_parent(const char *path, char **ret);
 
 /* Returns whether `inner` is `outer` or lies below it (both canonical absolute paths). */
 bool ovl_path_is_below(const char *inner, const char *outer);
+
+/* Whether this process is in the initial user namespace (uid_map "0 0 4294967295"). Outside it
+ * (rootless, under `unshare -Ur`) trusted.* xattrs are out of reach and overlayfs reads its
+ * markers from user.overlay.* (the userxattr mount option). Computed once. */
+bool ovl_in_initial_userns(void);

@@ -9,10 +9,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -125,6 +129,8 @@ static int mount_new(const struct try *t, char *msg, size_t size)
         if (r == 0 && t->opt)
                 r = t->val ? ovl_fsconfig(fs, FSCONFIG_SET_STRING, t->opt, t->val, 0)
                            : ovl_fsconfig(fs, FSCONFIG_SET_FLAG, t->opt, NULL, 0);
+        if (r == 0 && !ovl_in_initial_userns())
+                r = ovl_fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0);
         if (r == 0)
                 r = ovl_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
         mnt = r == 0 ? ovl_fsmount(fs, FSMOUNT_CLOEXEC, 0) : -1;
@@ -157,6 +163,8 @@ static int mount_legacy(struct probe_ctx *c, const struct try *t, char *msg, siz
         if (t->opt)
                 len += (size_t) snprintf(opts + len, len < (size_t) page ? (size_t) page - len : 0, ",%s%s%s",
                                          t->opt, t->val ? "=" : "", t->val ? t->val : "");
+        if (!ovl_in_initial_userns())
+                len += (size_t) snprintf(opts + len, len < (size_t) page ? (size_t) page - len : 0, ",userxattr");
         if (len >= (size_t) page)
                 return snprintf(msg, size, "the options (%zu bytes) do not fit a page (%ld)", len, page), -E2BIG;
         if (mkdir("mnt", 0755) < 0 && errno != EEXIST)
@@ -233,19 +241,30 @@ static int write_file(const char *path, const char *text)
         return fd >= 0 && write(fd, text, strlen(text)) == (ssize_t) strlen(text) ? 0 : -1;
 }
 
+/* overlay.NAME in the namespace this kernel reads here: trusted.*, or user.* for a userxattr
+ * mount outside the initial user namespace. */
+static const char *xattr_name(const char *name)
+{
+        static char buf[64];
+
+        snprintf(buf, sizeof(buf), "%s.overlay.%s", ovl_in_initial_userns() ? "trusted" : "user", name);
+        return buf;
+}
+
 /* b0: gone, kept, dir/old; b1 above it: gone as a 0/0 whiteout, dir opaque with dir/new. */
 static int make_test_layers(void)
 {
         if (mkdir("b0", 0755) < 0 || mkdir("b0/dir", 0755) < 0 || write_file("b0/gone", "x") < 0 ||
             write_file("b0/kept", "x") < 0 || write_file("b0/dir/old", "x") < 0 || mkdir("b1", 0755) < 0 ||
             mknod("b1/gone", S_IFCHR | 0000, makedev(0, 0)) < 0 || mkdir("b1/dir", 0755) < 0 ||
-            setxattr("b1/dir", "trusted.overlay.opaque", "y", 1, 0) < 0 || write_file("b1/dir/new", "x") < 0 ||
+            setxattr("b1/dir", xattr_name("opaque"), "y", 1, 0) < 0 || write_file("b1/dir/new", "x") < 0 ||
             mkdir("dd", 0755) < 0)
                 return -errno;
         return 0;
 }
 
 static const char *const test_lowers[] = { "b1", "b0" };
+
 
 static bool overlay_listed(void)
 {
@@ -430,9 +449,8 @@ static void probe_xattr_whiteouts(struct probe_ctx *c)
 
         if (mkdir("x0", 0755) < 0 || mkdir("x0/d", 0755) < 0 || write_file("x0/d/gone", "x") < 0 ||
             mkdir("x1", 0755) < 0 || mkdir("x1/d", 0755) < 0 || write_file("x1/d/gone", "") < 0 ||
-            setxattr("x1/d/gone", "trusted.overlay.whiteout", "", 0, 0) < 0 ||
-            setxattr("x1/d", "trusted.overlay.whiteouts", "", 0, 0) < 0 ||
-            setxattr("x1/d", "trusted.overlay.opaque", "x", 1, 0) < 0)
+            setxattr("x1/d/gone", xattr_name("whiteout"), "", 0, 0) < 0 ||
+            setxattr("x1/d", xattr_name("whiteouts"), "", 0, 0) < 0 || setxattr("x1/d", xattr_name("opaque"), "x", 1, 0) < 0)
                 snprintf(msg, sizeof(msg), "making the test layers: %s", strerror(errno));
         else if ((m = try_mount(c, &t, msg, sizeof(msg))) >= 0) {
                 ok = absent(m, "d/gone") && !listed(m, "d", "gone");
@@ -461,6 +479,68 @@ static void read_module_params(struct probe_ctx *c)
                 snprintf(p->value, sizeof(p->value), "%.39s", value);
                 res->n_params++;
         }
+}
+
+/* In a child turned into uid 65534 with a user and mount namespace of its own (itself as root):
+ * a userxattr overlay of rl1 over rl0 must hide a 0/0 whiteout and a user.overlay.opaque dir.
+ * Exits 0 when it does, else with an errno. */
+static void rootless_child(const struct probe_ctx *c)
+{
+        static const char *const names[] = { "rl1", "rl0" };
+        struct try t = { .names = names, .n = 2, .opt = "userxattr", .via = VIA_LOWERDIR };
+        struct probe_ctx own = { .res = c->res, .private_ns = true }; /* its own mount namespace */
+        char msg[256];
+        int m;
+
+        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                _exit(errno);
+        /* Changing uid made us non-dumpable, which would leave /proc/self/uid_map root's. */
+        if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+                _exit(errno);
+        {
+                int fd;
+                const char *maps[][2] = { { "/proc/self/uid_map", "0 65534 1\n" }, { "/proc/self/gid_map", "0 65534 1\n" } };
+                fd = open("/proc/self/setgroups", O_WRONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                        (void) !write(fd, "deny", 4);
+                        close(fd);
+                }
+                for (int i = 0; i < 2; i++) {
+                        fd = open(maps[i][0], O_WRONLY | O_CLOEXEC);
+                        if (fd < 0 || write(fd, maps[i][1], strlen(maps[i][1])) < 0)
+                                _exit(errno);
+                        close(fd);
+                }
+        }
+        t.via = best_via == VIA_LEGACY ? VIA_LEGACY : VIA_PLUS;
+        m = t.via == VIA_LEGACY ? mount_legacy(&own, &t, msg, sizeof(msg)) : mount_new(&t, msg, sizeof(msg));
+        if (m < 0)
+                _exit(-m);
+        _exit(absent(m, "gone") && !absent(m, "kept") && absent(m, "dir/old") && !absent(m, "dir/new") ? 0 : EPROTO);
+}
+
+/* What an unprivileged user could do here (the rootless mode of README). */
+static void probe_rootless(struct probe_ctx *c)
+{
+        struct ovl_probe_feature *f;
+        int status = 0;
+        pid_t pid;
+
+        if (!c->is_root || fchmod(c->scratch, 0711) < 0 || mkdir("rl0", 0755) < 0 || mkdir("rl0/dir", 0755) < 0 ||
+            write_file("rl0/gone", "x") < 0 || write_file("rl0/kept", "x") < 0 || write_file("rl0/dir/old", "x") < 0 ||
+            mkdir("rl1", 0755) < 0 || mknod("rl1/gone", S_IFCHR | 0000, makedev(0, 0)) < 0 ||
+            mkdir("rl1/dir", 0755) < 0 || setxattr("rl1/dir", "user.overlay.opaque", "y", 1, 0) < 0 ||
+            write_file("rl1/dir/new", "x") < 0)
+                return probe_detail(probe_add(c, "rootless_overlay", false, "making two test layers as root"), "%s", strerror(errno));
+        pid = fork();
+        if (pid == 0)
+                rootless_child(c);
+        if (pid < 0 || waitpid(pid, &status, 0) < 0)
+                status = errno << 8;
+        f = probe_add(c, "rootless_overlay", WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "uid 65534 in its own user and mount namespace: a userxattr overlay of two test layers");
+        if (!f->supported)
+                probe_detail(f, "%s", WIFEXITED(status) ? strerror(WEXITSTATUS(status)) : "the test process died");
 }
 
 void probe_overlay(struct probe_ctx *c)
@@ -500,5 +580,6 @@ void probe_overlay(struct probe_ctx *c)
         probe_string_limit(c);
         probe_options(c);
         probe_xattr_whiteouts(c);
+        probe_rootless(c);
         read_module_params(c);
 }

@@ -18,7 +18,7 @@ o = json.load(open(sys.argv[1]))
 features = ("overlay", "backing_fs", "d_type", "fsopen", "lowerdir+", "datadir+", "layer_fds", "detached_layers",
             "data_only_lowers", "redirect_dir", "index", "metacopy", "xino", "volatile", "userxattr", "uuid",
             "xattr_whiteouts", "idmap", "idmap_layers", "open_tree", "move_mount", "reflink", "copy_file_range",
-            "openat2", "userns", "seccomp")
+            "openat2", "userns", "seccomp", "rootless_overlay")
 for key in features:
     assert isinstance(o[key]["supported"], bool) and o[key]["how"], key
     assert o[key]["supported"] or o[key]["detail"], ("a no without a reason", key, o[key])
@@ -62,6 +62,10 @@ PY
 # userns: util-linux as uid 65534 agrees; seccomp: the kernel lists it in /proc/self/status.
 if setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/null; then want=True; else want=False; fi
 [ "$(json 'o["userns"]["supported"]')" = "$want" ] || fail "userns: probe and unshare -U disagree: $(json 'o["userns"]')"
+# Rootless overlay needs that user namespace (tests/rootless.sh runs the real thing).
+if [ "$want" = False ]; then
+        [ "$(json 'o["rootless_overlay"]["supported"]')" = False ] || fail "rootless overlay yes without user namespaces"
+fi
 if grep -q '^Seccomp:' /proc/self/status; then
         [ "$(json 'o["seccomp"]["supported"]')" = True ] || fail "seccomp: $(json 'o["seccomp"]')"
 fi
