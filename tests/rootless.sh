@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rootless mode: an unprivileged user (nobody) runs ovlbackend inside a user namespace it made
+# Rootless mode: an unprivileged user (made for the test) runs ovlbackend inside a user namespace it made
 # (`unshare -Urm`). There the overlay backend mounts with userxattr (its glue marks with
 # user.overlay.*), the copy backend works (and refuses clearly, exit 3, an owner that has no id
 # in the namespace), and probe says so; the overlay view of layers in AUFS
@@ -9,13 +9,19 @@ require_root
 require_cmd setpriv unshare python3 setfattr
 grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
 grep -qw overlay /proc/filesystems || skip "the kernel has no overlayfs"
-AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-"${AS_NOBODY[@]}" unshare -Urm true 2>/dev/null || skip "this host does not let an unprivileged user make a user namespace"
+require_cmd useradd userdel
+# An unprivileged user of its own, removed with the scratch.
+USER_NAME=ovlbrl$$
+useradd --system --no-create-home --shell /usr/sbin/nologin "$USER_NAME" || fail "useradd $USER_NAME"
+trap 'userdel "$USER_NAME" 2>/dev/null || true; cleanup_test_tmp' EXIT
+USER_ID=$(id -u "$USER_NAME")
+AS_USER=(setpriv --reuid="$USER_ID" --regid="$(id -g "$USER_NAME")" --clear-groups)
+"${AS_USER[@]}" unshare -Urm true 2>/dev/null || skip "this host does not let an unprivileged user make a user namespace"
 
 chmod 0755 "$TEST_TMP"
 D=$TEST_TMP/rootless
 mkdir "$D"
-chown 65534:65534 "$D"
+chown "$USER_ID" "$D"
 mkdir -p "$D/foreign/x"
 echo f >"$D/foreign/x/f"
 chown -R 1000:1000 "$D/foreign"
@@ -58,7 +64,7 @@ rc=0
 [ -z "$(find "$D/work" -mindepth 2 -not -path "$D/work/probe/*")" ] || fail "work dir not clean: $(find "$D/work" -mindepth 2)"
 echo rootless-ok
 SH
-out=$("${AS_NOBODY[@]}" unshare -Urm bash "$D/run.sh" "$D" "$OVLBACKEND" "$OVL_TESTS_SRCDIR/lib/manifest.py" 2>&1) ||
+out=$("${AS_USER[@]}" unshare -Urm bash "$D/run.sh" "$D" "$OVLBACKEND" "$OVL_TESTS_SRCDIR/lib/manifest.py" 2>&1) ||
         fail "rootless run failed: $out"
 assert_contains "$out" rootless-ok
 echo "PASS: rootless: overlay (userxattr, new API and mount(2)) equals copy; probe agrees"
