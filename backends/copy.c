@@ -98,10 +98,9 @@ static int current_dir(const struct copy_ctx *c)
 static int fail_dst(const struct copy_ctx *c, const struct ovl_merge_entry *e, int errnum, struct ovl_error *err)
 {
         if (errnum == OVL_COPY_EUNMAPPED)
-                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
-                                     "rootfs %s: /%s: its owner (seen here as %u:%u) has no id in this user namespace, so a "
-                                     "rootless copy cannot keep it (run as root, or map that id into the namespace)",
-                                     c->rootfs, e->path, (unsigned) e->st->st_uid, (unsigned) e->st->st_gid);
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "rootfs %s: /%s (owner seen here as %u:%u): "
+                                     OVL_COPY_EUNMAPPED_TEXT, c->rootfs, e->path, (unsigned) e->st->st_uid,
+                                     (unsigned) e->st->st_gid);
         return ovl_error_fail(err, errnum, "rootfs %s: /%s", c->rootfs, e->path);
 }
 

@@ -23,8 +23,12 @@ int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref 
                       mode_t created_mode);
 
 /* What ovl_copy_metadata returns (negated) when, outside the initial user namespace (rootless), the
- * owner to set has no id there: the kernel's EINVAL would not say so. */
-#define OVL_COPY_EUNMAPPED EOVERFLOW
+ * owner to set has no id there (the kernel's EINVAL would not say so). Not an errno: callers turn
+ * it into OVL_COPY_EUNMAPPED_TEXT. */
+#define OVL_COPY_EUNMAPPED 4096
+#define OVL_COPY_EUNMAPPED_TEXT \
+        "its owner has no id in this user namespace, so a rootless assemble cannot keep it (run as root, or " \
+        "map that id into the namespace)"
 
 struct ovl_idmap;
 

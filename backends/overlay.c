@@ -168,6 +168,8 @@ static int upper_create(struct overlay *o, struct ovl_error *err)
             fchown(o->upper_fd, ovl_idmap_uid(req->opts->idmap, top->st.st_uid),
                    ovl_idmap_gid(req->opts->idmap, top->st.st_gid)) < 0)
                 r = -errno;
+        if (r == -OVL_COPY_EUNMAPPED)
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "scratch %s: " OVL_COPY_EUNMAPPED_TEXT, path);
         return r < 0 ? ovl_error_fail(err, -r, "scratch %s", path) : 0;
 }
 

@@ -255,7 +255,10 @@ static int glue_build(const struct ovl_layer *layer, int entry_fd, struct ovl_er
         if (r == 0 && g.side_fd[ABOVE] >= 0) {
                 rel = calloc(1, 4 * 4096);
                 r = rel ? copy_dir_metadata(layer, g.side_fd[ABOVE], rel, 0) : -ENOMEM;
-                if (r < 0)
+                if (r == -OVL_COPY_EUNMAPPED)
+                        r = ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "layer %s: a directory's glue: "
+                                          OVL_COPY_EUNMAPPED_TEXT, layer->path);
+                else if (r < 0)
                         r = ovl_error_fail(err, -r, "layer %s: copying directory metadata to its overlay glue",
                                            layer->path);
         }

@@ -75,6 +75,9 @@ static int finish_idmap(struct ovl_assemble_args *ret, struct ovl_error *err)
         if (ret->userns) {
                 if (ovl_idmap_from_userns(ret->userns, m, err) < 0)
                         return -EINVAL;
+                if (m->n_uid == 0 || m->n_gid == 0)
+                        return ovl_error_bad(err, 0, "--userns=%s: the namespace has no %s map yet", ret->userns,
+                                             m->n_uid == 0 ? "uid" : "gid");
                 ret->opts.idmap = m;
         }
         if (ret->opts.idmap && m->n_uid == 0)

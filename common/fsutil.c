@@ -388,10 +388,18 @@ bool ovl_in_initial_userns(void)
         static int initial = -1;
 
         if (initial < 0) {
-                _cleanup_free_ char *map = NULL;
-                unsigned long a, b, c;
-                initial = ovl_read_file_at(AT_FDCWD, "/proc/self/uid_map", 4096, &map) < 0 ||
-                          (sscanf(map, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 && b == 0 && c == 4294967295UL);
+                /* The initial user namespace has the fixed inode PROC_USER_INIT_INO (0xEFFFFFFD); any
+                 * other has another, even with a full identity map. */
+                struct stat st;
+                if (stat("/proc/self/ns/user", &st) == 0) {
+                        initial = st.st_ino == 0xEFFFFFFDU;
+                } else {
+                        _cleanup_free_ char *map = NULL;
+                        unsigned long a, b, c;
+                        initial = ovl_read_file_at(AT_FDCWD, "/proc/self/uid_map", 4096, &map) < 0 ||
+                                  (sscanf(map, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 && b == 0 &&
+                                   c == 4294967295UL);
+                }
         }
         return initial;
 }

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <ctype.h>
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +15,24 @@
 #include "common/macro.h"
 #include "namespaces/idmap.h"
 
-static bool overlaps(const struct ovl_id_range *a, const struct ovl_id_range *b)
+static bool overlaps(uint32_t a, uint32_t a_count, uint32_t b, uint32_t b_count)
 {
-        return a->inside < b->inside + (uint64_t) b->count && b->inside < a->inside + (uint64_t) a->count;
+        return a < b + (uint64_t) b_count && b < a + (uint64_t) a_count;
+}
+
+/* One decimal id field of a map, no sign, at most max. Returns 0 or -EINVAL; *end past it. */
+static int parse_id(const char *s, const char **end, uint64_t max, uint64_t *ret)
+{
+        char *e;
+
+        if (!isdigit((unsigned char) *s))
+                return -EINVAL;
+        errno = 0;
+        *ret = strtoull(s, &e, 10);
+        if (errno || *ret > max)
+                return -EINVAL;
+        *end = e;
+        return 0;
 }
 
 int ovl_idmap_add(struct ovl_idmap *m, bool gid, const char *spec, struct ovl_error *err)
@@ -24,18 +40,21 @@ int ovl_idmap_add(struct ovl_idmap *m, bool gid, const char *spec, struct ovl_er
         struct ovl_id_range *ranges = gid ? m->gid : m->uid, r;
         size_t *n = gid ? &m->n_gid : &m->n_uid;
         const char *opt = gid ? "--gidmap" : "--uidmap";
-        unsigned long long in, out, count;
-        char tail;
+        uint64_t in = 0, out = 0, count = 0;
+        const char *p = spec;
 
-        if (sscanf(spec, "%llu:%llu:%llu%c", &in, &out, &count, &tail) != 3 || count == 0 ||
-            in + count > 1ull << 32 || out + count > 1ull << 32)
-                return ovl_error_bad(err, 0, "%s=%s: expected CONTAINER:HOST:COUNT (COUNT > 0, within 32 bits)",
+        /* Ids up to 2^32-2 ((uid_t) -1 means "no change" to chown), ranges that do not wrap. */
+        if (parse_id(p, &p, UINT32_MAX - 1, &in) < 0 || *p++ != ':' || parse_id(p, &p, UINT32_MAX - 1, &out) < 0 ||
+            *p++ != ':' || parse_id(p, &p, UINT32_MAX, &count) < 0 || *p || count == 0 || in + count > UINT32_MAX ||
+            out + count > UINT32_MAX)
+                return ovl_error_bad(err, 0, "%s=%s: expected CONTAINER:HOST:COUNT (COUNT > 0, ids below 2^32-1)",
                                      opt, spec);
         if (*n == OVL_IDMAP_MAX)
                 return ovl_error_bad(err, 0, "%s: at most %d ranges", opt, OVL_IDMAP_MAX);
         r = (struct ovl_id_range){ (uint32_t) in, (uint32_t) out, (uint32_t) count };
         for (size_t i = 0; i < *n; i++)
-                if (overlaps(&ranges[i], &r))
+                if (overlaps(ranges[i].inside, ranges[i].count, r.inside, r.count) ||
+                    overlaps(ranges[i].outside, ranges[i].count, r.outside, r.count))
                         return ovl_error_bad(err, 0, "%s=%s: overlaps another range", opt, spec);
         ranges[(*n)++] = r;
         return 0;
@@ -109,7 +128,7 @@ static int write_map(pid_t pid, const char *file, const struct ovl_id_range *ran
 int ovl_idmap_userns(const struct ovl_idmap *m, int *ret_fd, struct ovl_error *err)
 {
         int ready[2], done[2], r = 0;
-        char path[64], b = 'n';
+        char path[64], b = EIO;
         pid_t pid;
 
         *ret_fd = -1;
@@ -125,7 +144,7 @@ int ovl_idmap_userns(const struct ovl_idmap *m, int *ret_fd, struct ovl_error *e
         if (pid == 0) {
                 close(ready[0]);
                 close(done[1]);
-                b = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
+                b = unshare(CLONE_NEWUSER) == 0 ? 0 : (char) errno; /* 0, or why not */
                 (void) !write(ready[1], &b, 1);
                 (void) !read(done[0], &b, 1);
                 _exit(0);
@@ -134,8 +153,8 @@ int ovl_idmap_userns(const struct ovl_idmap *m, int *ret_fd, struct ovl_error *e
         close(done[0]);
         if (pid < 0)
                 r = ovl_error_fail(err, errno, "idmap: fork");
-        else if (read(ready[0], &b, 1) != 1 || b != 'y')
-                r = ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "idmap: the kernel refused a new user namespace");
+        else if (read(ready[0], &b, 1) != 1 || b != 0)
+                r = ovl_error_set(err, OVL_ERR_UNSUPPORTED, b, "idmap: a new user namespace for the maps");
         else if ((r = write_map(pid, "uid_map", m->uid, m->n_uid)) < 0 ||
                  (r = write_map(pid, "gid_map", m->gid, m->n_gid)) < 0)
                 r = ovl_error_fail(err, -r, "idmap: writing the user namespace's maps");

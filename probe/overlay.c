@@ -512,7 +512,7 @@ static void rootless_child(const struct probe_ctx *c)
                         close(fd);
                 }
         }
-        t.via = best_via == VIA_LEGACY ? VIA_LEGACY : VIA_PLUS;
+        t.via = best_via;
         m = t.via == VIA_LEGACY ? mount_legacy(&own, &t, msg, sizeof(msg)) : mount_new(&t, msg, sizeof(msg));
         if (m < 0)
                 _exit(-m);
@@ -526,7 +526,15 @@ static void probe_rootless(struct probe_ctx *c)
         int status = 0;
         pid_t pid;
 
-        if (!c->is_root || fchmod(c->scratch, 0711) < 0 || mkdir("rl0", 0755) < 0 || mkdir("rl0/dir", 0755) < 0 ||
+        /* Already rootless: the overlay answer above is the rootless one. */
+        if (!ovl_in_initial_userns()) {
+                f = probe_add(c, "rootless_overlay", ovl_probe_yes(c->res, "overlay"),
+                              "this probe itself runs in a user namespace: the overlay answer");
+                return;
+        }
+        if (!c->is_root)
+                return probe_needs(c, "rootless_overlay", "root (to play an unprivileged user)");
+        if (fchmod(c->scratch, 0711) < 0 || mkdir("rl0", 0755) < 0 || mkdir("rl0/dir", 0755) < 0 ||
             write_file("rl0/gone", "x") < 0 || write_file("rl0/kept", "x") < 0 || write_file("rl0/dir/old", "x") < 0 ||
             mkdir("rl1", 0755) < 0 || mknod("rl1/gone", S_IFCHR | 0000, makedev(0, 0)) < 0 ||
             mkdir("rl1/dir", 0755) < 0 || setxattr("rl1/dir", "user.overlay.opaque", "y", 1, 0) < 0 ||

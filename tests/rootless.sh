@@ -57,7 +57,7 @@ done
 # A layer whose owners have no id here: the copy refuses clearly (3) and leaves nothing.
 rc=0
 "$OVLBACKEND" -q assemble --backend=copy --rootfs="$D/c2" "$D/l0" "$D/foreign" 2>"$D/err" || rc=$?
-[ "$rc" = 3 ] && grep -q "has no id in this user namespace, so a rootless copy cannot keep it" "$D/err" && [ ! -e "$D/c2" ] ||
+[ "$rc" = 3 ] && grep -q "its owner has no id in this user namespace, so a rootless assemble cannot keep it" "$D/err" && [ ! -e "$D/c2" ] ||
         fail "unmapped owner: exit $rc, $(cat "$D/err")"
 "$OVLBACKEND" -q destroy "$D/copy"
 "$OVLBACKEND" -q gc
