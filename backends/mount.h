@@ -17,6 +17,10 @@
  * kernel's reason rather than a bare EINVAL. */
 void ovl_mount_append_log(int fs_fd, struct ovl_error *err);
 
+/* The messages of that log, without their "e "/"w "/"i " prefixes, joined by "; " into buf.
+ * Returns their length (0 when the kernel left none). */
+size_t ovl_mount_read_log(int fs_fd, char *buf, size_t size);
+
 /* Attaches the detached mount mnt_fd at parent_fd/name (move_mount). Returns 0 or -errno. */
 int ovl_mount_attach(int mnt_fd, int parent_fd, const char *name);
 

@@ -22,6 +22,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "backends/mount.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
 #include "common/syscalls.h"
@@ -55,19 +56,7 @@ static unsigned scratch_serial; /* names fresh upper/work dirs */
 /* The kernel's own messages from an fs-context log, or strerror when it left none. */
 static void read_log(int fs, int errnum, char *msg, size_t size)
 {
-        char line[512];
-        size_t len = 0;
-        ssize_t n;
-
-        msg[0] = '\0';
-        while (len + 1 < size && (n = read(fs, line, sizeof(line) - 1)) > 0) {
-                line[n] = '\0';
-                if (line[n - 1] == '\n')
-                        line[n - 1] = '\0';
-                len += (size_t) snprintf(msg + len, size - len, "%s%s", len ? "; " : "",
-                                         n > 2 && line[1] == ' ' ? line + 2 : line);
-        }
-        if (!msg[0])
+        if (ovl_mount_read_log(fs, msg, size) == 0)
                 snprintf(msg, size, "%s", strerror(errnum));
 }
 

@@ -21,6 +21,7 @@
 #include "common/fsutil.h"
 #include "common/macro.h"
 #include "common/syscalls.h"
+#include "namespaces/idmap.h"
 #include "probe/internal.h"
 
 #define IDMAP_BASE 100000 /* the probe maps ids 0..65535 to 100000.. */
@@ -56,49 +57,14 @@ static void probe_open_tree(struct probe_ctx *c)
                 (void) umount2("attach", MNT_DETACH);
 }
 
-/* A user namespace mapping 0..65535 to IDMAP_BASE.., as an fd. Returns it or -errno. */
+/* A user namespace mapping 0..65535 to IDMAP_BASE.., as an fd (the one --uidmap makes). Returns it
+ * or -errno. */
 static int make_userns(void)
 {
-        int ready[2], done[2], fd = -1, r = 0;
-        char path[64], map[64];
-        pid_t pid;
+        struct ovl_idmap m = { .uid = { { 0, IDMAP_BASE, 65536 } }, .gid = { { 0, IDMAP_BASE, 65536 } },
+                               .n_uid = 1, .n_gid = 1 };
+        int fd, r = ovl_idmap_userns(&m, &fd, NULL);
 
-        if (pipe2(ready, O_CLOEXEC) < 0)
-                return -errno;
-        if (pipe2(done, O_CLOEXEC) < 0)
-                return r = -errno, close(ready[0]), close(ready[1]), r;
-        pid = fork();
-        if (pid == 0) {
-                close(ready[0]);
-                close(done[1]); /* so that the parent closing its end is an EOF here */
-                char b = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
-                (void) !write(ready[1], &b, 1);
-                (void) !read(done[0], &b, 1);
-                _exit(0);
-        }
-        close(ready[1]);
-        close(done[0]);
-        if (pid < 0) {
-                r = -errno;
-        } else {
-                char b = 'n';
-                if (read(ready[0], &b, 1) != 1 || b != 'y')
-                        r = -EPERM;
-                snprintf(map, sizeof(map), "0 %d 65536\n", IDMAP_BASE);
-                for (int i = 0; r == 0 && i < 2; i++) {
-                        snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, i ? "gid_map" : "uid_map");
-                        _cleanup_close_ int m = open(path, O_WRONLY | O_CLOEXEC);
-                        if (m < 0 || write(m, map, strlen(map)) < 0)
-                                r = -errno;
-                }
-                snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
-                if (r == 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-                        r = -errno;
-        }
-        close(done[1]);
-        close(ready[0]);
-        if (pid > 0)
-                (void) waitpid(pid, NULL, 0);
         return r < 0 ? r : fd;
 }
 

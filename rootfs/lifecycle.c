@@ -713,65 +713,30 @@ static int gc_locks(struct ovl_workdir *wd, struct ovl_gc_report *rep)
         return 0;
 }
 
-/* Whether any record of the work dir names path as a cache it uses. */
-static bool cache_in_use(struct ovl_workdir *wd, char **ids, size_t n_ids, const char *path)
+/* Every cache path the work dir's records name, read once. Returns 0 or -ENOMEM. */
+static int caches_in_use(struct ovl_workdir *wd, struct ovl_strlist *ret)
 {
-        bool used = false;
+        char **ids = NULL;
+        size_t n_ids = 0;
+        int r = ovl_workdir_list_ids(wd, &ids, &n_ids);
 
-        for (size_t i = 0; i < n_ids && !used; i++) {
+        for (size_t i = 0; r == 0 && i < n_ids; i++) {
                 struct ovl_record rec = { 0 };
                 if (ovl_workdir_load_record(wd, ids[i], &rec, NULL) < 0)
                         continue;
-                for (size_t j = 0; j < rec.caches.count && !used; j++)
-                        used = strcmp(rec.caches.items[j], path) == 0;
+                for (size_t j = 0; r == 0 && j < rec.caches.count; j++)
+                        r = ovl_strlist_append(ret, rec.caches.items[j]);
                 ovl_record_clear(&rec);
         }
-        return used;
-}
-
-/* Cache entries (overlay glue and flattened layers) no record names, and half-built ones. Under
- * the exclusive cache lock, so no assemble is building or picking one meanwhile; when one is,
- * the caches wait for the next gc. */
-static int gc_caches(struct ovl_workdir *wd, struct ovl_gc_report *rep)
-{
-        _cleanup_close_ int lock = ovl_cache_lock(wd->path, true), cache = -1;
-        _cleanup_closedir_ DIR *d = NULL;
-        char **ids = NULL;
-        size_t n_ids = 0;
-        struct dirent *de;
-        int r;
-
-        if (lock == -EBUSY)
-                return 0;
-        if (lock < 0)
-                return lock;
-        cache = openat(wd->fd, "layers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (cache < 0)
-                return errno == ENOENT ? 0 : -errno;
-        r = ovl_workdir_list_ids(wd, &ids, &n_ids);
-        if (r < 0)
-                return r;
-        d = fdopendir(TAKE_FD(cache));
-        while (d && (de = readdir(d))) {
-                struct ovl_error e = { 0 };
-                char path[4200];
-
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
-                snprintf(path, sizeof(path), "%s/layers/%s", wd->path, de->d_name);
-                if (cache_in_use(wd, ids, n_ids, path))
-                        continue;
-                r = ovl_remove_tree_at(dirfd(d), de->d_name, path, &e);
-                report_add(rep, "cache", path, r < 0 ? e.msg : "cache no rootfs uses", r == 0);
-        }
         ovl_strv_free(ids);
-        return d ? 0 : -errno;
+        return r;
 }
 
-/* WORK/probe/: caches of earlier boots and scratch dirs of probes that died. */
-static int gc_probe_dir(struct ovl_workdir *wd, struct ovl_gc_report *rep)
+/* Removes every entry of WORK/sub that keep() does not claim, reporting each as `what`, `why`. */
+static int gc_dir(struct ovl_workdir *wd, const char *sub, bool (*keep)(const char *name, const char *path, void *ctx),
+                  void *ctx, const char *what, const char *why, struct ovl_gc_report *rep)
 {
-        _cleanup_close_ int fd = openat(wd->fd, "probe", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = openat(wd->fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
 
@@ -783,14 +748,60 @@ static int gc_probe_dir(struct ovl_workdir *wd, struct ovl_gc_report *rep)
                 char path[4200];
                 int r;
 
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || ovl_probe_entry_live(de->d_name))
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
                         continue;
-                snprintf(path, sizeof(path), "%s/probe/%s", wd->path, de->d_name);
+                snprintf(path, sizeof(path), "%s/%s/%s", wd->path, sub, de->d_name);
+                if (keep(de->d_name, path, ctx))
+                        continue;
                 r = ovl_remove_tree_at(dirfd(d), de->d_name, path, &e);
-                report_add(rep, "probe", path, r < 0 ? e.msg : "probe result of an earlier boot, or a dead probe's scratch",
-                           r == 0);
+                report_add(rep, what, path, r < 0 ? e.msg : why, r == 0);
         }
         return d ? 0 : -errno;
+}
+
+static bool cache_used(const char *name, const char *path, void *ctx)
+{
+        const struct ovl_strlist *used = ctx;
+
+        (void) name;
+        for (size_t i = 0; i < used->count; i++)
+                if (strcmp(used->items[i], path) == 0)
+                        return true;
+        return false;
+}
+
+/* Cache entries (overlay glue and flattened layers) no record names, and half-built ones. Under
+ * the exclusive cache lock, so no assemble is building or picking one meanwhile; when one is,
+ * the caches wait for the next gc. */
+static int gc_caches(struct ovl_workdir *wd, struct ovl_gc_report *rep)
+{
+        _cleanup_close_ int lock = ovl_cache_lock(wd->path, true);
+        struct ovl_strlist used = { 0 };
+        int r;
+
+        if (lock == -EBUSY)
+                return 0;
+        if (lock < 0)
+                return lock;
+        r = caches_in_use(wd, &used);
+        if (r == 0)
+                r = gc_dir(wd, "layers", cache_used, &used, "cache", "cache no rootfs uses", rep);
+        ovl_strlist_clear(&used);
+        return r;
+}
+
+static bool probe_entry_live(const char *name, const char *path, void *ctx)
+{
+        (void) path;
+        (void) ctx;
+        return ovl_probe_entry_live(name);
+}
+
+/* WORK/probe/: caches of earlier boots and scratch dirs of probes that died. */
+static int gc_probe_dir(struct ovl_workdir *wd, struct ovl_gc_report *rep)
+{
+        return gc_dir(wd, "probe", probe_entry_live, NULL, "probe",
+                      "probe result of an earlier boot, or a dead probe's scratch", rep);
 }
 
 int ovl_lifecycle_gc(const char *work_dir, struct ovl_gc_report *ret, struct ovl_error *err)

@@ -8,13 +8,7 @@ require_cmd umoci debootstrap python3 tar sha256sum setfattr getfattr setfacl
 . "$OVL_TESTS_SRCDIR/lib/debian-fixture.sh"
 . "$OVL_TESTS_SRCDIR/lib/oci.sh"
 
-rc=0
-debian_fixture "$TEST_TMP/aufs" || rc=$?
-case $rc in
-0) ;;
-2) skip "debootstrap of Debian $DEBIAN_FIXTURE_SUITE failed (no network or mirror?), no Debian fixture" ;;
-*) fail "could not build the Debian fixture (exit $rc)" ;;
-esac
+debian_fixture_or_skip "$TEST_TMP/aufs"
 debian_fixture_overlay "$TEST_TMP/overlay" || fail "could not make the overlay form of the Debian fixture"
 FINAL=$DEBIAN_FIXTURE_FINAL
 LAYERS=(l0 l1 l2 l3)

@@ -6,8 +6,7 @@
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd setfattr getfattr setfacl python3 findmnt
-grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
-grep -qw overlay /proc/filesystems || skip "the kernel has no overlayfs"
+require_overlayfs
 enter_private_mountns "$@"
 . "$OVL_TESTS_SRCDIR/lib/fixtures.sh"
 

@@ -6,19 +6,12 @@
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd umoci debootstrap python3 tar sha256sum setfattr getfattr setfacl findmnt
-grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
-grep -qw overlay /proc/filesystems || skip "the kernel has no overlayfs"
+require_overlayfs
 enter_private_mountns "$@"
 . "$OVL_TESTS_SRCDIR/lib/debian-fixture.sh"
 . "$OVL_TESTS_SRCDIR/lib/oci.sh"
 
-rc=0
-debian_fixture "$TEST_TMP/aufs" || rc=$?
-case $rc in
-0) ;;
-2) skip "debootstrap of Debian $DEBIAN_FIXTURE_SUITE failed (no network or mirror?), no Debian fixture" ;;
-*) fail "could not build the Debian fixture (exit $rc)" ;;
-esac
+debian_fixture_or_skip "$TEST_TMP/aufs"
 debian_fixture_overlay "$TEST_TMP/overlay" || fail "could not make the overlay form of the Debian fixture"
 LAYERS=(l0 l1 l2 l3)
 

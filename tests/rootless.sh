@@ -7,8 +7,7 @@
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd setpriv unshare python3 setfattr
-grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
-grep -qw overlay /proc/filesystems || skip "the kernel has no overlayfs"
+require_overlayfs
 require_cmd useradd userdel
 # An unprivileged user of its own, removed with the scratch.
 USER_NAME=ovlbrl$$

@@ -9,13 +9,7 @@ require_cmd runc python3 debootstrap findmnt
 enter_private_mountns "$@"
 . "$OVL_TESTS_SRCDIR/lib/debian-fixture.sh"
 
-rc=0
-debian_fixture "$TEST_TMP/img" || rc=$?
-case $rc in
-0) ;;
-2) skip "debootstrap of Debian $DEBIAN_FIXTURE_SUITE failed (no network or mirror?), no Debian fixture" ;;
-*) fail "could not build the Debian fixture (exit $rc)" ;;
-esac
+debian_fixture_or_skip "$TEST_TMP/img"
 LAYERS=("$TEST_TMP/img/l0" "$TEST_TMP/img/l1" "$TEST_TMP/img/l2" "$TEST_TMP/img/l3")
 BEFORE=$(findmnt -rn -o TARGET | sort)
 

@@ -28,6 +28,12 @@ require_cmd() {
 
 # Re-runs the calling test inside its own private mount namespace, so no mount it makes can
 # leak onto the host, whatever happens to the test.
+# Skips the test when the kernel has no overlayfs, after asking it to load the module.
+require_overlayfs() {
+        grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
+        grep -qw overlay /proc/filesystems || skip "the kernel has no overlayfs"
+}
+
 enter_private_mountns() {
         if [ -z "${OVL_TEST_IN_MOUNTNS:-}" ]; then
                 command -v unshare >/dev/null || skip "needs unshare"

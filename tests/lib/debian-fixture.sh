@@ -79,6 +79,18 @@ debian_fixture() {
         echo "debian fixture: copied from the cache to $dir in $((SECONDS - start))s"
 }
 
+# debian_fixture_or_skip DIR: debian_fixture DIR in a test: skips it when debootstrap could not make
+# the base tree (no network or mirror), fails it on any other error.
+debian_fixture_or_skip() {
+        local rc=0
+        debian_fixture "$1" || rc=$?
+        case $rc in
+        0) ;;
+        2) skip "debootstrap of Debian $DEBIAN_FIXTURE_SUITE failed (no network or mirror?), no Debian fixture" ;;
+        *) fail "could not build the Debian fixture (exit $rc)" ;;
+        esac
+}
+
 debian_fixture_overlay() {
         local dir=$1 l
         debian_fixture "$dir" || return $?
