@@ -58,7 +58,7 @@ struct ovl_assemble_request {
         const char *rootfs;        /* canonical absolute path: missing or an empty directory */
         int rootfs_parent_fd;      /* the directory R is created in */
         const char *rootfs_name;   /* R's last component */
-        bool rootfs_exists;        /* R is an existing empty directory */
+        bool rootfs_exists;        /* R is an existing empty directory (its identity is in rec->tree) */
         const struct ovl_layer_list *layers;
         const struct ovl_backend_options *opts;
         const char *work_dir;      /* ovlbackend's work dir (state, scratch, caches), canonical */
@@ -82,6 +82,7 @@ struct ovl_backend_ops {
         size_t max_layers;   /* 1 for a single-layer backend, 0 for no limit */
         unsigned accepts;    /* OVL_ACCEPTS_*: the options it honours; others are refused */
         struct ovl_sandbox_policy sandbox; /* the capabilities and system calls its worker keeps */
+        struct ovl_sandbox_policy destroy_sandbox; /* the same for destroy and rollback: only removal */
 
         /* Builds the rootfs. On failure it must have removed everything it made; the caller then
          * removes the record. Returns 0 or -errno with err set. */
@@ -93,6 +94,11 @@ struct ovl_backend_ops {
          * -ESTALE means what the backend made is gone and something else stands in its place,
          * which it left alone: the record is then forgotten and the caller told. */
         int (*destroy)(const struct ovl_record *rec, struct ovl_error *err);
+
+        /* Whether path, which a record lists as scratch, has the shape of what this backend makes
+         * for that record's R (record_dir: WORK/rootfs/<id>). Checked for every scratch path before
+         * destroy runs, so that a record can never make the backend remove anything else. */
+        bool (*owns_scratch)(const struct ovl_record *rec, const char *record_dir, const char *path);
 
         /* Whether what the record describes still stands at R, exactly (the tree it built, or its
          * own mount rather than whatever is mounted there now): `list`'s "present". */

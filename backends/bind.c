@@ -10,6 +10,7 @@
 #include <linux/capability.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,23 +71,36 @@ static int bind_new_api(const struct ovl_assemble_request *req, const struct ovl
         return req->attach(req, TAKE_FD(tree));
 }
 
-/* mount(2): the bind first, then a remount for its flags (the legacy API cannot set them in the
- * bind itself). Only the top mount of a recursive bind gets them. */
-static int bind_legacy(const struct ovl_assemble_request *req, const struct ovl_layer *layer)
+/* mount(2): the legacy API cannot set flags in a bind, and a remount needs a path that reaches the
+ * new mount, which R's own path (renameable by whoever may write R's parent) is not. So the layer
+ * is bound and remounted with its flags on a staging dir in the record dir (root's, 0700), then
+ * that read-only mount is bound (flags and all: a bind keeps them) onto R through R's checked
+ * O_PATH fd, and the staging mount dropped. Only the top mount of a recursive bind gets them. */
+static int bind_legacy(const struct ovl_assemble_request *req, const struct ovl_layer *layer,
+                       struct ovl_error *err)
 {
-        char src[64];
         unsigned long flags = (req->opts->read_write ? 0 : MS_RDONLY) | (req->opts->nosuid ? MS_NOSUID : 0) |
                               (req->opts->nodev ? MS_NODEV : 0);
+        char src[64], target[64], staging[4200];
+        _cleanup_close_ int target_fd = -1;
+        int r = 0;
 
+        if ((size_t) snprintf(staging, sizeof(staging), "%s/mnt", req->record_dir) >= sizeof(staging))
+                return ovl_error_fail(err, ENAMETOOLONG, "rootfs %s: staging dir", req->rootfs);
+        if (mkdirat(req->record_dir_fd, "mnt", 0700) < 0 && errno != EEXIST)
+                return ovl_error_fail(err, errno, "rootfs %s: staging dir %s", req->rootfs, staging);
         snprintf(src, sizeof(src), "/proc/self/fd/%d", layer->fd);
-        if (mount(src, req->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-                return -errno;
-        if (flags && mount(NULL, req->rootfs, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0) {
-                int e = errno;
-                (void) umount2(req->rootfs, MNT_DETACH);
-                return -e;
-        }
-        return 0;
+        if (mount(src, staging, NULL, MS_BIND | MS_REC, NULL) < 0)
+                r = ovl_error_fail(err, errno, "rootfs %s: bind mount of layer %s", req->rootfs, layer->path);
+        else if (flags && mount(NULL, staging, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+                r = ovl_error_fail(err, errno, "rootfs %s: remount of layer %s", req->rootfs, layer->path);
+        if (r == 0)
+                r = ovl_mount_open_target(req, &target_fd, target, sizeof(target), err);
+        if (r == 0 && mount(staging, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+                r = ovl_error_fail(err, errno, "rootfs %s: bind mount of layer %s", req->rootfs, layer->path);
+        (void) umount2(staging, MNT_DETACH);
+        (void) unlinkat(req->record_dir_fd, "mnt", AT_REMOVEDIR);
+        return r;
 }
 
 /* R shows the layer when its root is the layer's root directory. */
@@ -129,11 +143,11 @@ static int bind_assemble(const struct ovl_assemble_request *req, struct ovl_erro
                 goto fail;
         }
         if (r == -ENOSYS)
-                r = bind_legacy(req, layer);
-        if (r < 0) {
+                r = bind_legacy(req, layer, err);
+        else if (r < 0)
                 r = ovl_error_fail(err, -r, "rootfs %s: bind mount of layer %s", req->rootfs, layer->path);
+        if (r < 0)
                 goto fail;
-        }
         return 0;
 fail:
         (void) bind_destroy(req->rec, NULL);
@@ -145,7 +159,14 @@ static bool bind_in_place(const struct ovl_record *rec)
         return ovl_mount_in_place(rec, bind_is_ours);
 }
 
-/* Reading the layer (its markers, trusted.* xattrs) and mounting. */
+/* The only scratch bind makes is R itself, when it had to create it. */
+static bool bind_owns_scratch(const struct ovl_record *rec, const char *record_dir, const char *path)
+{
+        (void) record_dir;
+        return strcmp(path, rec->rootfs) == 0;
+}
+
+/* Reading the layer (its markers, trusted.* xattrs) and mounting; destroy needs the same. */
 static const int bind_caps[] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_SYS_ADMIN };
 
 const struct ovl_backend_ops ovl_backend_bind = {
@@ -156,7 +177,9 @@ const struct ovl_backend_ops ovl_backend_bind = {
         .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_READ_WRITE | OVL_ACCEPTS_MOUNT_FLAGS |
                    OVL_ACCEPTS_ALLOW_WHITEOUTS | OVL_ACCEPTS_IDMAP,
         .sandbox = { .caps = bind_caps, .n_caps = ARRAY_SIZE(bind_caps), .syscalls = OVL_SYSCALLS_MOUNT },
+        .destroy_sandbox = { .caps = bind_caps, .n_caps = ARRAY_SIZE(bind_caps), .syscalls = OVL_SYSCALLS_MOUNT },
         .assemble = bind_assemble,
         .destroy = bind_destroy,
+        .owns_scratch = bind_owns_scratch,
         .in_place = bind_in_place,
 };

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -306,28 +307,96 @@ static int visit_root_or_dir(void *ctx, const struct ovl_merge_entry *e, struct 
         return visit_dir_enter(ctx, e, err);
 }
 
-/* The scratch is named ".NAME.ovlbackend-tmp" after R's NAME, so a person can tell what it is.
- * That name must fit in NAME_MAX too, or a legal R of 240 bytes or more could never be assembled:
- * for such a NAME a prefix of it and a hash of all of it stand in for it. */
-static int scratch_path(const struct ovl_assemble_request *req, char **ret)
+/* The scratch is named ".NAME.RANDOM.ovlbackend-tmp" after R's NAME, so a person can tell what it
+ * is, with a random part so that nobody can take the name first (in a directory others may write)
+ * and no earlier tree of that name is ever mistaken for ours. That name must fit in NAME_MAX too,
+ * or a legal R of 230 bytes or more could never be assembled: for such a NAME a prefix of it and
+ * a hash of all of it stand in for it. Returns 0 or -errno. */
+static int scratch_name(const char *rootfs_name, char **ret)
 {
-        _cleanup_free_ char *parent = NULL, *base = NULL;
-        const char *dir;
-        uint64_t hash = 1469598103934665603ull; /* FNV-1a */
-        int r = ovl_path_split(req->rootfs, &parent, &base), keep;
+        uint64_t hash = 1469598103934665603ull, salt; /* FNV-1a */
+        int r, keep;
+
+        if (getrandom(&salt, sizeof(salt), 0) != (ssize_t) sizeof(salt))
+                return -errno;
+        if (1 + strlen(rootfs_name) + 1 + 16 + strlen(SCRATCH_SUFFIX) <= NAME_MAX)
+                r = asprintf(ret, ".%s.%016llx" SCRATCH_SUFFIX, rootfs_name, (unsigned long long) salt);
+        else {
+                for (const char *p = rootfs_name; *p; p++)
+                        hash = (hash ^ (unsigned char) *p) * 1099511628211ull;
+                keep = NAME_MAX - (int) (1 + 1 + 16 + 1 + 16 + strlen(SCRATCH_SUFFIX));
+                r = asprintf(ret, ".%.*s.%016llx.%016llx" SCRATCH_SUFFIX, keep, rootfs_name, (unsigned long long) hash,
+                             (unsigned long long) salt);
+        }
+        return r < 0 ? -ENOMEM : 0;
+}
+
+/* Whether path has the shape of a scratch this backend makes for the record's R: a dot name
+ * ending in the suffix, directly beside R. Anything else a record names is not ours to remove. */
+static bool is_scratch_of(const struct ovl_record *rec, const char *path)
+{
+        _cleanup_free_ char *rparent = NULL, *rbase = NULL, *parent = NULL, *base = NULL;
+        size_t n, t = strlen(SCRATCH_SUFFIX);
+
+        if (ovl_path_split(rec->rootfs, &rparent, &rbase) < 0 || ovl_path_split(path, &parent, &base) < 0)
+                return false;
+        n = strlen(base);
+        return strcmp(parent, rparent) == 0 && base[0] == '.' && n > t + 1 && strcmp(base + n - t, SCRATCH_SUFFIX) == 0;
+}
+
+static int scratch_join(const struct ovl_assemble_request *req, const char *base, char **ret)
+{
+        _cleanup_free_ char *parent = NULL, *rbase = NULL;
+        int r = ovl_path_split(req->rootfs, &parent, &rbase);
 
         if (r < 0)
                 return r;
-        dir = strcmp(parent, "/") == 0 ? "" : parent;
-        if (1 + strlen(base) + strlen(SCRATCH_SUFFIX) <= NAME_MAX)
-                r = asprintf(ret, "%s/.%s" SCRATCH_SUFFIX, dir, base);
-        else {
-                for (const char *p = base; *p; p++)
-                        hash = (hash ^ (unsigned char) *p) * 1099511628211ull;
-                keep = NAME_MAX - (int) (1 + 1 + 16 + strlen(SCRATCH_SUFFIX));
-                r = asprintf(ret, "%s/.%.*s.%016llx" SCRATCH_SUFFIX, dir, keep, base, (unsigned long long) hash);
+        return asprintf(ret, "%s/%s", strcmp(parent, "/") == 0 ? "" : parent, base) < 0 ? -ENOMEM : 0;
+}
+
+/* Creates the scratch directory under a fresh random name, recorded before it exists (so gc finds
+ * it if we die) and identified right after (so a rollback removes exactly it). A name someone else
+ * holds is skipped, never touched. Returns 0 with the fd and the name, or -errno with err set. */
+static int make_scratch(const struct ovl_assemble_request *req, int *ret_fd, char **ret_base, struct ovl_error *err)
+{
+        for (int attempt = 0; attempt < 16; attempt++) {
+                _cleanup_free_ char *base = NULL, *path = NULL;
+                _cleanup_close_ int fd = -1;
+                int r = scratch_name(req->rootfs_name, &base);
+
+                if (r == 0)
+                        r = scratch_join(req, base, &path);
+                if (r == 0)
+                        r = ovl_strlist_append(&req->rec->scratch, path);
+                if (r < 0)
+                        return ovl_error_fail(err, -r, "rootfs %s: scratch name", req->rootfs);
+                r = req->checkpoint(req, err);
+                if (r < 0)
+                        return r;
+                if (mkdirat(req->rootfs_parent_fd, base, 0700) < 0) {
+                        int e = errno;
+                        /* Not made by us: forgotten at once, so no rollback goes near it. */
+                        free(req->rec->scratch.items[--req->rec->scratch.count]);
+                        if (e == EEXIST)
+                                continue;
+                        return ovl_error_fail(err, e, "rootfs %s: scratch %s", req->rootfs, path);
+                }
+                fd = openat(req->rootfs_parent_fd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = fd < 0 ? -errno : ovl_tree_id_get(fd, "", &req->rec->tree);
+                if (r == 0)
+                        r = req->checkpoint(req, err);
+                else
+                        ovl_error_fail(err, -r, "rootfs %s: scratch %s", req->rootfs, path);
+                if (r < 0) {
+                        /* Ours and still empty, whatever the record says by now. */
+                        (void) unlinkat(req->rootfs_parent_fd, base, AT_REMOVEDIR);
+                        return r;
+                }
+                *ret_fd = TAKE_FD(fd);
+                *ret_base = TAKE_PTR(base);
+                return 0;
         }
-        return r < 0 ? -ENOMEM : 0;
+        return ovl_error_fail(err, EEXIST, "rootfs %s: 16 random scratch names beside it were all taken", req->rootfs);
 }
 
 int ovl_copy_merge_into(const struct ovl_layer_list *layers, int dst_fd, const char *what, struct ovl_error *err)
@@ -397,37 +466,18 @@ static void make_tree_removable(int dir_fd)
         }
 }
 
+static int remove_scratch(const struct ovl_record *rec, const char *path, struct ovl_error *err);
+
 static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_error *err)
 {
-        _cleanup_free_ char *scratch = NULL, *scratch_base = NULL, *parent = NULL;
+        _cleanup_free_ char *scratch_base = NULL;
+        const char *scratch;
         _cleanup_close_ int fd = -1;
         int r;
 
-        r = scratch_path(req, &scratch);
-        if (r == 0)
-                r = ovl_path_split(scratch, &parent, &scratch_base);
-        if (r == 0)
-                r = ovl_strlist_append(&req->rec->scratch, scratch);
-        if (r < 0)
-                return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
-        r = req->checkpoint(req, err);
+        r = make_scratch(req, &fd, &scratch_base, err);
         if (r < 0)
                 return r;
-        if (mkdirat(req->rootfs_parent_fd, scratch_base, 0700) < 0)
-                return ovl_error_fail(err, errno, "rootfs %s: scratch %s", req->rootfs, scratch);
-        fd = openat(req->rootfs_parent_fd, scratch_base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-                r = ovl_error_fail(err, errno, "rootfs %s: scratch %s", req->rootfs, scratch);
-                goto fail;
-        }
-        r = ovl_tree_id_get(fd, "", &req->rec->tree);
-        if (r < 0) {
-                r = ovl_error_fail(err, -r, "rootfs %s: scratch %s", req->rootfs, scratch);
-                goto fail;
-        }
-        r = req->checkpoint(req, err);
-        if (r < 0)
-                goto fail;
         ovl_copy_meta_set_idmap(req->opts->idmap); /* --uidmap: owners written shifted */
         r = ovl_copy_merge_into(req->layers, fd, req->rootfs, err);
         ovl_copy_meta_set_idmap(NULL);
@@ -448,11 +498,13 @@ static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_erro
         ovl_strlist_clear(&req->rec->scratch);
         return 0;
 fail:
-        /* Without CAP_DAC_OVERRIDE the directories that already have their image's owner and mode
-         * can refuse the removal: then take them back and try once more. */
-        if (ovl_remove_tree_at(req->rootfs_parent_fd, scratch_base, "scratch", NULL) < 0 && fd >= 0) {
+        /* Only the tree we made, by its identity, whatever stands at its name by now. Without
+         * CAP_DAC_OVERRIDE the directories that already have their image's owner and mode can
+         * refuse the removal: then take them back and try once more. */
+        scratch = req->rec->scratch.items[req->rec->scratch.count - 1];
+        if (remove_scratch(req->rec, scratch, NULL) < 0) {
                 make_tree_removable(fd);
-                (void) ovl_remove_tree_at(req->rootfs_parent_fd, scratch_base, "scratch", NULL);
+                (void) remove_scratch(req->rec, scratch, NULL);
         }
         return r;
 }
@@ -478,22 +530,37 @@ static int identify_in_parent(const char *path, int *ret_pfd, char **ret_base, s
         return 0;
 }
 
-/* Removes the scratch directory: its name is ours, and until the tree identity is recorded the
- * directory at that name can only be the one we were about to make. */
+/* Removes a scratch directory this record's run made, and only that: one of our names beside R,
+ * and the tree whose identity the record holds. A run killed between the mkdir and recording the
+ * identity left an empty directory owned by us, which rmdir alone removes. Anything else at that
+ * name is someone else's: left alone (-ESTALE). */
 static int remove_scratch(const struct ovl_record *rec, const char *path, struct ovl_error *err)
 {
         _cleanup_free_ char *base = NULL;
         _cleanup_close_ int pfd = -1;
         struct ovl_tree_id id;
-        int r = identify_in_parent(path, &pfd, &base, &id);
+        struct stat st;
+        int r;
 
+        if (!is_scratch_of(rec, path)) {
+                ovl_error_fail(err, 0, "scratch %s: not a name the copy backend makes for %s; left alone", path,
+                               rec->rootfs);
+                return -ESTALE;
+        }
+        r = identify_in_parent(path, &pfd, &base, &id);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
                 return ovl_error_fail(err, -r, "scratch %s", path);
-        if (rec->tree.ino != 0 && !ovl_tree_id_equal(&rec->tree, &id))
-                return ovl_error_fail(err, 0, "scratch %s: not the tree ovlbackend built; left alone", path);
-        return ovl_remove_tree_at(pfd, base, path, err);
+        if (rec->tree.ino != 0) {
+                if (ovl_tree_id_equal(&rec->tree, &id))
+                        return ovl_remove_tree_at(pfd, base, path, err);
+        } else if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+                   st.st_uid == geteuid() && unlinkat(pfd, base, AT_REMOVEDIR) == 0) {
+                return 0;
+        }
+        ovl_error_fail(err, 0, "scratch %s: not the tree ovlbackend made; left alone", path);
+        return -ESTALE;
 }
 
 /* Removes R when it is the tree this record built. An interrupted assemble may never have renamed
@@ -528,13 +595,21 @@ static int remove_rootfs(const struct ovl_record *rec, struct ovl_error *err)
         return ovl_remove_tree_at(pfd, base, rec->rootfs, err);
 }
 
+/* -ESTALE (something not ours stands where the record points, left alone) does not stop the rest:
+ * what is ours still goes, and the caller forgets the record. */
 static int copy_destroy(const struct ovl_record *rec, struct ovl_error *err)
 {
+        bool stale = false;
         int r = 0;
 
-        for (size_t i = 0; i < rec->scratch.count && r == 0; i++)
+        for (size_t i = 0; i < rec->scratch.count && r >= 0; i++) {
                 r = remove_scratch(rec, rec->scratch.items[i], err);
-        return r < 0 ? r : remove_rootfs(rec, err);
+                stale |= r == -ESTALE;
+                r = r == -ESTALE ? 0 : r;
+        }
+        if (r == 0)
+                r = remove_rootfs(rec, err);
+        return r == 0 && stale ? -ESTALE : r;
 }
 
 /* The tree at R is the one assemble renamed there (same device, inode and birth time). */
@@ -545,10 +620,19 @@ static bool copy_in_place(const struct ovl_record *rec)
         return ovl_tree_id_get(AT_FDCWD, rec->rootfs, &id) == 0 && ovl_tree_id_equal(&rec->tree, &id);
 }
 
+static bool copy_owns_scratch(const struct ovl_record *rec, const char *record_dir, const char *path)
+{
+        (void) record_dir;
+        return is_scratch_of(rec, path);
+}
+
 /* Files of any owner and mode read and re-created with their owners, modes (setuid included),
  * devices, capabilities and trusted.* xattrs (CAP_SYS_ADMIN reads and writes those); no mounts. */
 static const int copy_caps[] = { CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
                                  CAP_FSETID, CAP_MKNOD,        CAP_SETFCAP,         CAP_SYS_ADMIN };
+
+/* Removal only: trees of any owner and mode, sticky directories included; no mounts. */
+static const int copy_destroy_caps[] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER };
 
 const struct ovl_backend_ops ovl_backend_copy = {
         .name = "copy",
@@ -557,7 +641,9 @@ const struct ovl_backend_ops ovl_backend_copy = {
         .max_layers = 0,
         .accepts = OVL_ACCEPTS_IDMAP,
         .sandbox = { .caps = copy_caps, .n_caps = ARRAY_SIZE(copy_caps), .syscalls = 0 },
+        .destroy_sandbox = { .caps = copy_destroy_caps, .n_caps = ARRAY_SIZE(copy_destroy_caps), .syscalls = 0 },
         .assemble = copy_assemble,
         .destroy = copy_destroy,
+        .owns_scratch = copy_owns_scratch,
         .in_place = copy_in_place,
 };

@@ -17,6 +17,9 @@
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
 #ifndef UMOUNT_NOFOLLOW
 #define UMOUNT_NOFOLLOW 0x00000008
 #endif
@@ -50,35 +53,119 @@ void ovl_mount_append_log(int fs_fd, struct ovl_error *err)
                 ovl_error_append(err, " (kernel: %s)", log);
 }
 
-int ovl_mount_attach(int mnt_fd, int parent_fd, const char *name)
+int ovl_mount_attach(int mnt_fd, int parent_fd, const char *name, const struct ovl_tree_id *expect)
 {
-        /* The target's last component is not followed if it is a symlink (no MOVE_MOUNT_T_SYMLINKS):
-         * a symlink planted at R cannot redirect the mount. */
-        if (ovl_move_mount(mnt_fd, "", parent_fd, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        _cleanup_close_ int fd = openat(parent_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct ovl_tree_id id;
+        struct stat st;
+
+        /* R opened once without following a symlink, checked to be the directory this run made or
+         * found (ours, no mount on it), and the mount attached to exactly that fd: whatever is
+         * renamed meanwhile, the mount cannot land anywhere else. */
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0 || ovl_tree_id_get(fd, "", &id) < 0)
+                return -errno;
+        if (st.st_uid != geteuid() || (expect && expect->ino && !ovl_tree_id_equal(expect, &id)) ||
+            ovl_mount_is_root(fd) > 0)
+                return -ESTALE;
+        if (ovl_move_mount(mnt_fd, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return -errno;
         return 0;
 }
 
 int ovl_mount_make_target(const struct ovl_assemble_request *req, struct ovl_error *err)
 {
+        _cleanup_close_ int fd = -1;
         int r;
 
         if (req->rootfs_exists)
                 return 0;
         /* Recorded before it exists: a run killed right after the mkdir leaves nothing gc cannot
-         * find. */
+         * find; identified right after, so a rollback removes exactly the directory we made. */
         r = ovl_strlist_append(&req->rec->scratch, req->rootfs);
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
         r = req->checkpoint(req, err);
         if (r < 0)
                 return r;
-        if (mkdirat(req->rootfs_parent_fd, req->rootfs_name, 0755) < 0)
-                return ovl_error_fail(err, errno, "rootfs %s", req->rootfs);
+        if (mkdirat(req->rootfs_parent_fd, req->rootfs_name, 0755) < 0) {
+                int e = errno;
+                /* Someone else's (it appeared after our check): forgotten, so no rollback touches it. */
+                free(req->rec->scratch.items[--req->rec->scratch.count]);
+                return ovl_error_fail(err, e, "rootfs %s", req->rootfs);
+        }
+        fd = openat(req->rootfs_parent_fd, req->rootfs_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        r = fd < 0 ? -errno : ovl_tree_id_get(fd, "", &req->rec->tree);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
+        return req->checkpoint(req, err);
+}
+
+int ovl_mount_open_target(const struct ovl_assemble_request *req, int *ret_fd, char *path, size_t size,
+                          struct ovl_error *err)
+{
+        _cleanup_close_ int fd = openat(req->rootfs_parent_fd, req->rootfs_name,
+                                        O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct ovl_tree_id id;
+        struct stat st;
+        int r;
+
+        if (fd < 0)
+                return ovl_error_fail(err, errno, "rootfs %s: changed while it was assembled", req->rootfs);
+        r = ovl_tree_id_get(fd, "", &id);
+        if (r == 0 && fstat(fd, &st) < 0)
+                r = -errno;
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
+        if (st.st_uid != geteuid() || (req->rec->tree.ino != 0 && !ovl_tree_id_equal(&req->rec->tree, &id)) ||
+            ovl_mount_is_root(fd) != 0)
+                return ovl_error_fail(err, 0, "rootfs %s: replaced while it was assembled; nothing mounted",
+                                      req->rootfs);
+        r = ovl_fd_path(path, size, fd, "");
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
+        path[strlen(path) - 1] = '\0'; /* "/proc/self/fd/N", without the trailing slash */
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
-/* Whether the record says the backend created the directory R (rather than finding it empty). */
+int ovl_mount_is_root(int fd)
+{
+        struct statx sx;
+
+        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) < 0)
+                return -errno;
+        if (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+                return !!(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+        return -EOPNOTSUPP;
+}
+
+int ovl_mount_unique_id(int fd, uint64_t *ret)
+{
+        struct statx sx;
+
+        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, OVL_STATX_MNT_ID_UNIQUE, &sx) < 0)
+                return -errno;
+        if (!(sx.stx_mask & OVL_STATX_MNT_ID_UNIQUE))
+                return -EOPNOTSUPP;
+        *ret = sx.stx_mnt_id;
+        return 0;
+}
+
+/* Whether the mount with this unique id still exists in our mount namespace: 1, 0 (gone), or
+ * -errno when the kernel cannot tell (no statmount, before 6.8). */
+static int mount_exists(uint64_t unique_id)
+{
+        struct ovl_mnt_id_req req = { .size = sizeof(req), .mnt_id = unique_id };
+        uint64_t buf[64]; /* struct statmount's fixed part; STATMOUNT_MNT_BASIC needs nothing more */
+
+        if (ovl_statmount(&req, buf, sizeof(buf), 0) == 0)
+                return 1;
+        return errno == ENOENT ? 0 : -errno;
+}
+
+/* Whether the record created R (rather than finding it empty). */
 static bool created_rootfs(const struct ovl_record *rec)
 {
         for (size_t i = 0; i < rec->scratch.count; i++)
@@ -87,34 +174,84 @@ static bool created_rootfs(const struct ovl_record *rec)
         return false;
 }
 
-/* Detaches the mount at R if it is ours. Returns 0 when R is now free of our mount (or never had
- * it), -ESTALE when someone else's mount stands there, or -errno. */
+/* The mount open at fd is the record's: the very mount it made (its unique id, where the kernel
+ * has them and the record holds one), else what the backend's is_ours recognises. */
+static bool mount_is_records(const struct ovl_record *rec, int fd, ovl_mount_is_ours_fn is_ours)
+{
+        uint64_t id;
+
+        if (rec->mount_id != 0 && ovl_mount_unique_id(fd, &id) == 0)
+                return id == rec->mount_id;
+        return is_ours(rec, fd);
+}
+
+/* Nothing of ours is at R. Whether that is fine depends on where our mount is: gone (unmounted
+ * behind our back: 0, or -ESTALE when a foreign mount stands at R), or still mounted somewhere
+ * (under what covers R, or moved away with a directory above R): then it is reported and the
+ * record kept (-EBUSY), so that nothing is leaked. */
+static int ours_not_at_rootfs(const struct ovl_record *rec, bool foreign_at_r, struct ovl_error *err)
+{
+        int exists = rec->mount_id ? mount_exists(rec->mount_id) : -ENODATA;
+
+        if (rec->state == OVL_RECORD_ASSEMBLING && rec->mount_id == 0)
+                return 0; /* an interrupted assemble that never got to mount */
+        if (exists == 0 || (exists < 0 && !foreign_at_r))
+                return foreign_at_r ? ovl_error_fail(err, 0, "rootfs %s: the mount there is not the one ovlbackend "
+                                                     "made; left it alone", rec->rootfs), -ESTALE : 0;
+        ovl_error_fail(err, EBUSY, "rootfs %s: %s; left it alone, the record is kept (run destroy again once R "
+                       "shows ovlbackend's mount)", rec->rootfs, foreign_at_r
+                               ? "the mount there is not the one ovlbackend made, which may still be mounted below it"
+                               : "ovlbackend's mount is no longer at R (was a directory above R moved?)");
+        return -EBUSY;
+}
+
+/* Detaches the mount at R if it is ours: R opened once (O_PATH, not following a symlink), checked
+ * through that fd, and exactly that mount unmounted through /proc/self/fd/N, so a directory above
+ * R renamed between the check and the unmount cannot make us unmount another. Returns 0 when R is
+ * now free of our mount, -ESTALE/-EBUSY (see ours_not_at_rootfs), or -errno. */
 static int detach_if_ours(const struct ovl_record *rec, int pfd, const char *base, ovl_mount_is_ours_fn is_ours,
                           struct ovl_error *err)
 {
-        _cleanup_close_ int fd = -1;
-        int mounted = ovl_is_mount_point_at(pfd, base);
+        _cleanup_close_ int fd = openat(pfd, base, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        char path[OVL_FD_PATH_MAX];
+        int mounted;
 
-        if (mounted == -ENOENT || mounted == 0)
-                return 0; /* never mounted (rollback), or unmounted behind our back */
+        if (fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+                return ovl_error_fail(err, errno, "rootfs %s", rec->rootfs);
+        mounted = fd < 0 ? 0 : ovl_mount_is_root(fd);
+        if (mounted == -EOPNOTSUPP)
+                mounted = ovl_is_mount_point_at(pfd, base) > 0; /* before 5.8: compare devices */
         if (mounted < 0)
                 return ovl_error_fail(err, -mounted, "rootfs %s", rec->rootfs);
-        fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return ovl_error_fail(err, errno, "rootfs %s", rec->rootfs);
-        if (!is_ours(rec, fd)) {
-                /* An interrupted assemble may have died before mounting: what is there is not ours. */
-                if (rec->state == OVL_RECORD_ASSEMBLING)
-                        return 0;
-                ovl_error_fail(err, 0, "rootfs %s: the mount there is not the one ovlbackend made; left it alone",
-                               rec->rootfs);
-                return -ESTALE;
-        }
-        close(TAKE_FD(fd));
+        if (!mounted || !mount_is_records(rec, fd, is_ours))
+                return ours_not_at_rootfs(rec, mounted, err);
         /* MNT_DETACH: a process with a file open inside must not keep the rootfs from going away
          * (Mesos' MESOS-9196); the kernel frees the mount when the last user lets go. */
-        if (umount2(rec->rootfs, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        if (umount2(path, MNT_DETACH) < 0)
                 return ovl_error_fail(err, errno, "rootfs %s: unmount", rec->rootfs);
+        return 0;
+}
+
+/* Removes R when this record created it: the directory whose identity it recorded, or, killed
+ * before that, an empty one of ours; rmdir only, never a recursive delete. */
+static int remove_created_rootfs(const struct ovl_record *rec, int pfd, const char *base, struct ovl_error *err)
+{
+        struct ovl_tree_id id;
+        struct stat st;
+
+        if (ovl_tree_id_get(pfd, base, &id) < 0 || fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : ovl_error_fail(err, errno, "rootfs %s", rec->rootfs);
+        if ((rec->tree.ino != 0 && !ovl_tree_id_equal(&rec->tree, &id)) || st.st_uid != geteuid()) {
+                ovl_error_fail(err, 0, "rootfs %s: not the directory ovlbackend made; left in place", rec->rootfs);
+                return -ESTALE;
+        }
+        if (unlinkat(pfd, base, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+                if (errno != ENOTEMPTY && errno != EBUSY)
+                        return ovl_error_fail(err, errno, "rootfs %s", rec->rootfs);
+                ovl_error_fail(err, errno, "rootfs %s: left in place", rec->rootfs);
+                return -ESTALE;
+        }
         return 0;
 }
 
@@ -127,24 +264,17 @@ int ovl_mount_destroy_target(const struct ovl_record *rec, ovl_mount_is_ours_fn 
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s", rec->rootfs);
         pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (pfd < 0)
-                return errno == ENOENT ? 0 : ovl_error_fail(err, errno, "rootfs %s: parent directory", rec->rootfs);
-        r = detach_if_ours(rec, pfd, base, is_ours, err);
-        if (r < 0 || !created_rootfs(rec))
+        if (pfd < 0 && errno != ENOENT)
+                return ovl_error_fail(err, errno, "rootfs %s: parent directory", rec->rootfs);
+        r = pfd < 0 ? ours_not_at_rootfs(rec, false, err) : detach_if_ours(rec, pfd, base, is_ours, err);
+        if (r < 0 || pfd < 0 || !created_rootfs(rec))
                 return r;
-        /* rmdir, never a recursive delete: a directory we made empty must still be empty. */
-        if (unlinkat(pfd, base, AT_REMOVEDIR) < 0 && errno != ENOENT) {
-                if (errno != ENOTEMPTY && errno != EBUSY)
-                        return ovl_error_fail(err, errno, "rootfs %s", rec->rootfs);
-                ovl_error_fail(err, errno, "rootfs %s: left in place", rec->rootfs);
-                return -ESTALE;
-        }
-        return 0;
+        return remove_created_rootfs(rec, pfd, base, err);
 }
 
 bool ovl_mount_in_place(const struct ovl_record *rec, ovl_mount_is_ours_fn is_ours)
 {
-        _cleanup_close_ int fd = open(rec->rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = open(rec->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-        return fd >= 0 && is_ours(rec, fd);
+        return fd >= 0 && ovl_mount_is_root(fd) != 0 && mount_is_records(rec, fd, is_ours);
 }

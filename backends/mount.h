@@ -11,6 +11,10 @@
 
 #include "backends/backend.h"
 #include "common/error.h"
+#include "common/fsutil.h"
+
+#define OVL_STATX_MNT_ID 0x00001000U
+#define OVL_STATX_MNT_ID_UNIQUE 0x00004000U
 
 /* Appends the messages the kernel left in the fs-context log of fs_fd (fsopen's fd) to err, as
  * "(kernel: overlayfs: ...)". Used after a failed fsconfig or fsmount so the user reads the
@@ -21,22 +25,42 @@ void ovl_mount_append_log(int fs_fd, struct ovl_error *err);
  * Returns their length (0 when the kernel left none). */
 size_t ovl_mount_read_log(int fs_fd, char *buf, size_t size);
 
-/* Attaches the detached mount mnt_fd at parent_fd/name (move_mount). Returns 0 or -errno. */
-int ovl_mount_attach(int mnt_fd, int parent_fd, const char *name);
+/* Attaches the detached mount mnt_fd at parent_fd/name (move_mount onto R's own O_PATH fd, after
+ * checking it is a directory owned by us with nothing mounted on it and, when expect names one,
+ * the directory with that identity). Returns 0, -ESTALE when R is not that directory, or -errno. */
+int ovl_mount_attach(int mnt_fd, int parent_fd, const char *name, const struct ovl_tree_id *expect);
 
 /* Makes R a directory a mount can be attached to: creates it (mode 0755) when the request says it
  * does not exist, recording it as the backend's scratch first so an interrupted run's rollback
  * removes it. Returns 0 or -errno with err set. */
 int ovl_mount_make_target(const struct ovl_assemble_request *req, struct ovl_error *err);
 
-/* Whether the mount at R is the one the record describes; each mount backend says how to tell. */
+/* Opens R for a mount(2) of the legacy API, which takes only paths: R's O_PATH fd (a symlink swapped
+ * in at R is not followed), checked to be the directory this run made (or found) and owned by us,
+ * and its path "/proc/self/fd/N" in path, which names that very directory whatever is renamed
+ * meanwhile. Returns 0 and the fd (keep it open while the path is used), or -errno with err set. */
+int ovl_mount_open_target(const struct ovl_assemble_request *req, int *ret_fd, char *path, size_t size,
+                          struct ovl_error *err);
+
+/* Whether the file open at fd (any fd, O_PATH too) is the root of a mount: 1, 0, -EOPNOTSUPP on
+ * kernels before 5.8 (which do not say), or -errno. */
+int ovl_mount_is_root(int fd);
+
+/* The unique id (never reused while the system runs; 6.8+) of the mount that fd is on. Returns 0,
+ * -EOPNOTSUPP where the kernel has none, or -errno. */
+int ovl_mount_unique_id(int fd, uint64_t *ret);
+
+/* Whether the mount at R is the one the record describes; each mount backend says how to tell.
+ * Used where the record holds no unique mount id (see ovl_record.mount_id). */
 typedef bool (*ovl_mount_is_ours_fn)(const struct ovl_record *rec, int rootfs_fd);
 
 /* The destroy of a mount backend: detaches the mount at R (MNT_DETACH, so files still open inside
- * do not block it) when is_ours says it is the backend's, then removes the directory R when the
- * backend created it (rmdir only: never a recursive delete). A mount at R that is not ours is left
- * alone (-ESTALE, see backend.h), and so is a directory that is no longer empty. Returns 0 or
- * -errno with err set. */
+ * do not block it) when it is the record's (its unique mount id, else is_ours), unmounting exactly
+ * the mount it checked, then removes the directory R when the backend created it (rmdir only:
+ * never a recursive delete; only the directory whose identity the record holds). A mount at R that
+ * is not ours is left alone: -ESTALE (see backend.h) when ours is gone, -EBUSY (record kept) when
+ * ours may still be mounted elsewhere. A directory no longer empty is left too. Returns 0 or -errno
+ * with err set. */
 int ovl_mount_destroy_target(const struct ovl_record *rec, ovl_mount_is_ours_fn is_ours, struct ovl_error *err);
 
 /* Whether is_ours says that what stands at R is the backend's mount. */

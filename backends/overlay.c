@@ -10,7 +10,7 @@
  * path this kernel takes, and its real stack limit, come from the probe (probe/), run once per boot
  * and cached under the work dir.
  *
- * index=off, redirect_dir=off and metacopy=off: nothing the mount does may depend on, or write
+ * index=off, redirect_dir=nofollow and metacopy=off: nothing the mount does may depend on, or write
  * into, a lower layer, so one layer can sit under many overlays at once. */
 #include "config.h"
 
@@ -187,9 +187,11 @@ static int config_dir(const struct overlay *o, int fs, const char *key, int fd)
 
 static int config_all(const struct overlay *o, int fs)
 {
-        /* userxattr (rootless) allows only redirect_dir=nofollow: no redirect made, none followed. */
-        const char *const fixed[] = { "index", "off", "redirect_dir", ovl_in_initial_userns() ? "off" : "nofollow",
-                                      "metacopy", "off" };
+        /* redirect_dir=nofollow: no redirect made, and none a layer carries followed. "off" is not
+         * enough: a kernel built with OVERLAY_FS_REDIRECT_ALWAYS_FOLLOW (most distributions') still
+         * follows a hostile layer's own trusted.overlay.redirect with it, and the view would show a
+         * tree the layers do not hold. */
+        const char *const fixed[] = { "index", "off", "redirect_dir", "nofollow", "metacopy", "off" };
         int r = 0;
 
         if (ovl_fsconfig(fs, FSCONFIG_SET_STRING, "source", o->source, 0) < 0)
@@ -258,25 +260,25 @@ static size_t append_fd_list(char *opts, size_t len, size_t size, const char *ke
         return len;
 }
 
-/* Where mount(2) mounts: R itself, by an O_PATH fd (so a symlink swapped in at R is not followed);
- * in a private namespace (a kernel with fsopen but no lowerdir+) a scratch dir in the record dir,
- * by path (the clone must see the mount on it, which a /proc/self/fd link would jump under), whose
- * mount is then cloned into a detached mount for the parent. Returns an fd (or -1) or -errno. */
-static int legacy_target(const struct overlay *o, char *path, size_t size)
+/* Where mount(2) mounts: R itself, through its checked O_PATH fd (ovl_mount_open_target); in a
+ * private namespace (a kernel with fsopen but no lowerdir+) a scratch dir in the record dir, by
+ * path (the clone must see the mount on it, which a /proc/self/fd link would jump under), whose
+ * mount is then cloned into a detached mount for the parent. Returns an fd (or -1) or -errno with
+ * err set. */
+static int legacy_target(const struct overlay *o, char *path, size_t size, struct ovl_error *err)
 {
         const struct ovl_assemble_request *req = o->req;
-        int fd;
+        int fd, r;
 
         if (req->private_ns) {
                 if (mkdirat(req->record_dir_fd, "mnt", 0700) < 0 && errno != EEXIST)
-                        return -errno;
-                return (size_t) snprintf(path, size, "%s/mnt", req->record_dir) < size ? -1 : -ENAMETOOLONG;
+                        return ovl_error_fail(err, errno, "rootfs %s", req->rootfs);
+                if ((size_t) snprintf(path, size, "%s/mnt", req->record_dir) >= size)
+                        return ovl_error_fail(err, ENAMETOOLONG, "rootfs %s", req->rootfs);
+                return -1;
         }
-        fd = openat(req->rootfs_parent_fd, req->rootfs_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        snprintf(path, size, "/proc/self/fd/%d", fd);
-        return fd;
+        r = ovl_mount_open_target(req, &fd, path, size, err);
+        return r < 0 ? r : fd;
 }
 
 /* The mount made in a private namespace, cloned and handed to req->attach. */
@@ -312,17 +314,16 @@ static int mount_legacy(const struct overlay *o, struct ovl_error *err)
                 len = append_fd_list(opts, len, page * 4, "upperdir", &o->upper_fd, 1);
                 len = append_fd_list(opts, len, page * 4, "workdir", &o->work_fd, 1);
         }
-        len += (size_t) snprintf(opts + len, len < page * 4 ? page * 4 - len : 0, ",index=off,redirect_dir=%s,"
-                                 "metacopy=off%s%s", ovl_in_initial_userns() ? "off" : "nofollow",
-                                 req->opts->volatile_upper ? ",volatile" : "",
+        len += (size_t) snprintf(opts + len, len < page * 4 ? page * 4 - len : 0, ",index=off,redirect_dir=nofollow,"
+                                 "metacopy=off%s%s", req->opts->volatile_upper ? ",volatile" : "",
                                  ovl_in_initial_userns() ? "" : ",userxattr");
         if (len >= page)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
                                      "rootfs %s: overlay options of %zu bytes do not fit the page size (%zu) "
                                      "mount(2) takes", req->rootfs, len, page);
-        target_fd = legacy_target(o, target, sizeof(target));
+        target_fd = legacy_target(o, target, sizeof(target), err);
         if (target_fd < -1)
-                return ovl_error_fail(err, -target_fd, "rootfs %s", req->rootfs);
+                return target_fd;
         if (chdir("/proc/self/fd") < 0)
                 return ovl_error_fail(err, errno, "overlay: /proc/self/fd");
         if (mount(o->source, target, "overlay", flags, opts) < 0)
@@ -334,17 +335,22 @@ static int mount_legacy(const struct overlay *o, struct ovl_error *err)
         return r;
 }
 
-/* The mount at R is ours when it is an overlay whose source names R's record. */
+/* The mount open at rootfs_fd is ours when it is an overlay whose source names R's record; the
+ * source is read for that very mount (by its id), not for whatever is at R's path by then. */
 static bool overlay_is_ours(const struct ovl_record *rec, int rootfs_fd)
 {
         _cleanup_free_ char *source = NULL;
         char want[64];
         struct statfs sf;
+        int r;
 
         if (fstatfs(rootfs_fd, &sf) < 0 || sf.f_type != OVERLAYFS_MAGIC)
                 return false;
         mount_source(rec->rootfs, want, sizeof(want));
-        return ovl_mounttable_source(rec->rootfs, &source) == 0 && strcmp(source, want) == 0;
+        r = ovl_mounttable_source_of(rootfs_fd, &source);
+        if (r == -EOPNOTSUPP) /* before 5.8 */
+                r = ovl_mounttable_source(rec->rootfs, &source);
+        return r == 0 && strcmp(source, want) == 0;
 }
 
 /* Detaches the legacy tmpfs of an interrupted run, then removes a scratch directory. */
@@ -519,6 +525,26 @@ static bool overlay_in_place(const struct ovl_record *rec)
         return ovl_mount_in_place(rec, overlay_is_ours);
 }
 
+/* R itself (when it had to create it), and the upper and work dirs or the legacy tmpfs mount
+ * point directly in the record dir. */
+static bool overlay_owns_scratch(const struct ovl_record *rec, const char *record_dir, const char *path)
+{
+        static const char *const names[] = { "upper", "work", TMPFS_SCRATCH };
+        size_t n = strlen(record_dir);
+
+        if (strcmp(path, rec->rootfs) == 0)
+                return true;
+        if (strncmp(path, record_dir, n) != 0 || path[n] != '/')
+                return false;
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if (strcmp(path + n + 1, names[i]) == 0)
+                        return true;
+        return false;
+}
+
+/* Removal of the upper dir's tree (any owner, sticky dirs) and the unmount. */
+static const int overlay_destroy_caps[] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_SYS_ADMIN };
+
 /* The copy engine's (glue layers and flattening re-create entries with their metadata, 0/0
  * devices included), and mounting. */
 static const int overlay_caps[] = { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
@@ -532,7 +558,10 @@ const struct ovl_backend_ops ovl_backend_overlay = {
         .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_MOUNT_FLAGS | OVL_ACCEPTS_UPPER | OVL_ACCEPTS_NO_FLATTEN |
                    OVL_ACCEPTS_IDMAP,
         .sandbox = { .caps = overlay_caps, .n_caps = ARRAY_SIZE(overlay_caps), .syscalls = OVL_SYSCALLS_MOUNT },
+        .destroy_sandbox = { .caps = overlay_destroy_caps, .n_caps = ARRAY_SIZE(overlay_destroy_caps),
+                             .syscalls = OVL_SYSCALLS_MOUNT },
         .assemble = overlay_assemble,
         .destroy = overlay_destroy,
+        .owns_scratch = overlay_owns_scratch,
         .in_place = overlay_in_place,
 };

@@ -50,7 +50,8 @@ int ovl_cache_lock(const char *work_dir, bool exclusive)
         int fd;
 
         snprintf(path, sizeof(path), "%s/layers.lock", work_dir);
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        /* O_NOFOLLOW: a symlink planted here must not make root create or lock another file. */
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
         if (flock(fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH) < 0) {
@@ -63,12 +64,17 @@ int ovl_cache_lock(const char *work_dir, bool exclusive)
 
 static int cache_open(const char *work_dir, struct cache *c, struct ovl_error *err)
 {
+        int r;
+
         snprintf(c->path, sizeof(c->path), "%s/layers", work_dir);
         if (mkdir(c->path, 0700) < 0 && errno != EEXIST)
                 return ovl_error_fail(err, errno, "cache %s", c->path);
         c->fd = open(c->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (c->fd < 0)
                 return ovl_error_fail(err, errno, "cache %s", c->path);
+        r = ovl_workdir_check_private(c->fd, c->path, err);
+        if (r < 0)
+                return r;
         /* Shared: many assembles build and use entries at once; gc takes it exclusively. It lives
          * beside the cache, never removed, so every process locks the same file. */
         c->lock_fd = ovl_cache_lock(work_dir, false);

@@ -30,6 +30,7 @@ enum {
         OPT_UIDMAP,
         OPT_GIDMAP,
         OPT_USERNS,
+        OPT_ALLOW_REACHABLE,
 };
 
 static void print_help(void)
@@ -61,6 +62,10 @@ static void print_help(void)
                "                         (nothing is written), copy: the ids written shifted\n"
                "      --gidmap=C:H:N     the same for gids (default: the uid maps)\n"
                "      --userns=/proc/PID/ns/user  the maps of that process's user namespace\n"
+               "      --allow-reachable-rootfs  accept a DIR that every local user can reach (no\n"
+               "                         directory above it denies search to others): they can then\n"
+               "                         run the image's setuid programs as root and use its device\n"
+               "                         nodes; refused by default\n"
                "      --json             print the result as one JSON object on stdout\n"
                OVL_CLI_GLOBAL_HELP "\n" OVL_CLI_EXIT_CODES_HELP);
 }
@@ -108,6 +113,7 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                 { "uidmap", required_argument, NULL, OPT_UIDMAP },
                 { "gidmap", required_argument, NULL, OPT_GIDMAP },
                 { "userns", required_argument, NULL, OPT_USERNS },
+                { "allow-reachable-rootfs", no_argument, NULL, OPT_ALLOW_REACHABLE },
                 { "json", no_argument, NULL, OVL_OPT_JSON },
                 { 0 },
         };
@@ -154,6 +160,9 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                         break;
                 case OPT_LAYERS_FROM:
                         ret->layers_from = optarg;
+                        break;
+                case OPT_ALLOW_REACHABLE:
+                        ret->allow_reachable_rootfs = true;
                         break;
                 case OPT_UIDMAP:
                 case OPT_GIDMAP:
@@ -259,7 +268,9 @@ int ovl_cmd_assemble(int argc, char **argv, struct ovl_cli_globals *g)
         }
         r = ovl_lifecycle_assemble(&(struct ovl_assemble_options){ .work_dir = g->work_dir, .rootfs = args.rootfs,
                                                                    .backend = args.backend, .layers = args.layers,
-                                                                   .n_layers = args.n_layers, .opts = args.opts },
+                                                                   .n_layers = args.n_layers, .opts = args.opts,
+                                                                   .allow_reachable_rootfs =
+                                                                           args.allow_reachable_rootfs },
                                    &res, &err);
         ovl_strv_free(from_file);
         if (r < 0)

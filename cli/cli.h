@@ -90,6 +90,7 @@ struct ovl_assemble_args {
         struct ovl_backend_options opts;
         struct ovl_idmap idmap; /* opts.idmap points here when given */
         const char *userns;
+        bool allow_reachable_rootfs; /* --allow-reachable-rootfs */
         bool json;
 };
 

@@ -80,3 +80,14 @@ bool ovl_syscalls_have_new_mount_api(void)
         close(fd);
         return true;
 }
+
+/* 457 on every architecture (the unified syscall table); libc headers of 2023 lack it. */
+#ifndef SYS_statmount
+#define SYS_statmount 457
+#endif
+
+int ovl_statmount(const struct ovl_mnt_id_req *req, void *buf, size_t size, unsigned int flags)
+{
+        NEW_API_GUARD();
+        return (int) syscall(SYS_statmount, req, buf, size, flags);
+}

@@ -49,6 +49,18 @@ bool ovl_syscalls_new_api_disabled(void);
 /* Whether fsopen works here (a kernel with the new mount API, not switched off). */
 bool ovl_syscalls_have_new_mount_api(void);
 
+/* statmount(2) (6.8+): what it needs to say whether a mount exists. */
+struct ovl_mnt_id_req {
+        uint32_t size;
+        uint32_t spare;
+        uint64_t mnt_id;
+        uint64_t param;
+};
+
+/* Returns 0 when the mount with unique id req->mnt_id exists in this mount namespace, -1 with
+ * errno ENOENT when it does not, or another errno (ENOSYS before 6.8). */
+int ovl_statmount(const struct ovl_mnt_id_req *req, void *buf, size_t size, unsigned int flags);
+
 int ovl_openat2(int dirfd, const char *path, const struct open_how *how, size_t size);
 int ovl_fsopen(const char *fsname, unsigned int flags);
 int ovl_fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux);

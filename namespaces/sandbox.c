@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -136,16 +138,51 @@ static void try_denied_syscalls(void)
         }
 }
 
-/* Steps 1-5, then the work. Never returns. */
+static bool kept(int fd, const int *keep, size_t n_keep)
+{
+        for (size_t i = 0; i < n_keep; i++)
+                if (keep[i] == fd)
+                        return true;
+        return false;
+}
+
+/* Step 0: the worker starts with only what its work needs. Every other fd it inherited (whatever
+ * ovlbackend's own caller left open, and the parent's lock and state fds) is closed, and stdin and
+ * stdout become /dev/null; stderr stays for messages. Returns 0 or -errno. */
+static int close_inherited_fds(int sock, const int *keep, size_t n_keep)
+{
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC), from = 3;
+        struct rlimit rl;
+
+        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0)
+                return -errno;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -errno;
+        for (int fd = 3; fd <= (int) (rl.rlim_cur < INT_MAX ? rl.rlim_cur : INT_MAX); fd++) {
+                if (fd != sock && !kept(fd, keep, n_keep))
+                        continue;
+                if (fd > from)
+                        (void) close_range((unsigned) from, (unsigned) fd - 1, 0);
+                from = fd + 1;
+        }
+        /* fds above the limit cannot exist but for one inherited across a lowered limit: all go. */
+        (void) close_range((unsigned) from, ~0U, 0);
+        return 0;
+}
+
+/* Steps 0-5, then the work. Never returns. */
 static void worker(int sock, pid_t parent, const struct ovl_sandbox_policy *policy, bool private_ns,
-                   ovl_sandbox_work_fn work, void *data)
+                   const int *keep, size_t n_keep, ovl_sandbox_work_fn work, void *data)
 {
         struct reply rep = { 0 };
         int mnt = -1, r = 0;
 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(1);
-        if (private_ns)
+        r = close_inherited_fds(sock, keep, n_keep);
+        if (r < 0)
+                r = ovl_error_set(&rep.err, OVL_ERR_UNSUPPORTED, -r, "sandbox: closing inherited fds");
+        if (r == 0 && private_ns)
                 r = enter_private_mount_ns(&rep.err);
         if (r == 0)
                 r = ovl_caps_limit(policy->caps, policy->n_caps, &rep.err);
@@ -183,8 +220,8 @@ static int worker_died(pid_t pid, struct ovl_error *err)
         return ovl_error_fail(err, 0, "sandbox: the worker exited (status %d) without an answer", WEXITSTATUS(status));
 }
 
-int ovl_sandbox_run(const struct ovl_sandbox_policy *policy, bool private_ns, ovl_sandbox_work_fn work, void *data,
-                    int *ret_mnt_fd, struct ovl_error *err)
+int ovl_sandbox_run(const struct ovl_sandbox_policy *policy, bool private_ns, const int *keep, size_t n_keep,
+                    ovl_sandbox_work_fn work, void *data, int *ret_mnt_fd, struct ovl_error *err)
 {
         struct reply rep = { 0 };
         pid_t parent = getpid(), pid;
@@ -199,7 +236,7 @@ int ovl_sandbox_run(const struct ovl_sandbox_policy *policy, bool private_ns, ov
         pid = fork();
         if (pid == 0) {
                 close(sv[0]);
-                worker(sv[1], parent, policy, private_ns, work, data);
+                worker(sv[1], parent, policy, private_ns, keep, n_keep, work, data);
         }
         close(sv[1]);
         if (pid < 0) {

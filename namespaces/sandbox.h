@@ -1,5 +1,7 @@
 /* The sandbox around every privileged step. Each assemble (and destroy, and gc's rollbacks) runs
  * its backend's work in a forked worker that, in this order:
+ *   0. closes every fd it inherited but the ones its work is handed (and stdin/stdout become
+ *      /dev/null), so nothing ovlbackend's caller left open reaches it;
  *   1. dies with its parent (PR_SET_PDEATHSIG), so a killed ovlbackend leaves no worker behind;
  *   2. for assemble, enters a private mount namespace (unshare(CLONE_NEWNS), MS_REC|MS_PRIVATE):
  *      scratch mounts, tmpfs uppers and test mounts stay there and vanish with the worker. Not on
@@ -40,9 +42,10 @@ const struct ovl_sandbox_settings *ovl_sandbox_settings(void);
  * *ret_mnt_fd for the parent. */
 typedef int (*ovl_sandbox_work_fn)(void *data, int *ret_mnt_fd, struct ovl_error *err);
 
-/* Runs work in a sandboxed worker (in-process when disabled). private_ns: a private mount
+/* Runs work in a sandboxed worker (in-process when disabled). keep: the n_keep fds the work uses;
+ * the worker closes every other fd above stderr before anything else. private_ns: a private mount
  * namespace (assemble), or the host's (destroy, which unmounts R there; the mount(2) fallback). *ret_mnt_fd gets the
  * mount the work left, or -1. Returns the work's result, or -errno with err set when the sandbox
  * could not be set up (OVL_ERR_UNSUPPORTED, naming the step). */
-int ovl_sandbox_run(const struct ovl_sandbox_policy *policy, bool private_ns, ovl_sandbox_work_fn work, void *data,
-                    int *ret_mnt_fd, struct ovl_error *err);
+int ovl_sandbox_run(const struct ovl_sandbox_policy *policy, bool private_ns, const int *keep, size_t n_keep,
+                    ovl_sandbox_work_fn work, void *data, int *ret_mnt_fd, struct ovl_error *err);

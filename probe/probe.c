@@ -25,6 +25,7 @@
 #include "common/macro.h"
 #include "common/syscalls.h"
 #include "probe/internal.h"
+#include "rootfs/workdir.h"
 
 struct ovl_probe_feature *probe_add(struct probe_ctx *c, const char *key, bool yes, const char *how)
 {
@@ -231,9 +232,13 @@ int ovl_probe_overlay_caps(const char *work_dir, struct ovl_overlay_caps *ret, s
         if (r < 0 || !res)
                 return ovl_error_fail(err, res ? -r : ENOMEM, "overlay: probe cache");
         r = ovl_mkdir_parents(dir, 0700);
-        dirfd = r < 0 ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        dirfd = r < 0 ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dirfd < 0)
                 return ovl_error_fail(err, r < 0 ? -r : errno, "overlay: probe cache %s", dir);
+        /* What the cache says decides how the overlay is mounted: only we may have written it. */
+        r = ovl_workdir_check_private(dirfd, dir, err);
+        if (r < 0)
+                return r;
         if (caps_read(dirfd, name, ret))
                 return 0;
         r = ovl_probe_run(dir, res, err);

@@ -35,6 +35,7 @@ struct assembly {
         int lock_fd;
         char id[OVL_RECORD_ID_LEN + 1];
         bool rootfs_exists;
+        struct ovl_tree_id rootfs_id; /* R's identity when it exists already */
         int checkpoints; /* records saved so far, for the test stop points */
 };
 
@@ -165,6 +166,11 @@ static int check_rootfs_free(struct assembly *a, const char *given, struct ovl_e
         }
         if (!S_ISDIR(st.st_mode))
                 return ovl_error_bad(err, 0, "rootfs %s: exists and is not a directory", given);
+        /* Its owner could swap what is in it, or it, between our checks and our work. */
+        if (st.st_uid != geteuid())
+                return ovl_error_bad(err, 0, "rootfs %s: belongs to uid %u, not to uid %u that runs ovlbackend; "
+                                     "give a path that does not exist yet, or an empty directory of uid %u", given,
+                                     (unsigned) st.st_uid, (unsigned) geteuid(), (unsigned) geteuid());
         /* Checked before any work: the copy's final rename would only fail (EBUSY) at the end, and a
          * mount backend would stack on someone else's mount. */
         if (ovl_is_mount_point_at(a->parent_fd, a->name) > 0)
@@ -176,9 +182,57 @@ static int check_rootfs_free(struct assembly *a, const char *given, struct ovl_e
                         return ovl_error_fail(err, fd < 0 ? errno : -r, "rootfs %s", given);
                 if (!empty)
                         return ovl_error_bad(err, ENOTEMPTY, "rootfs %s", given);
+                r = ovl_tree_id_get(fd, "", &a->rootfs_id);
+                if (r < 0)
+                        return ovl_error_fail(err, -r, "rootfs %s", given);
         }
         a->rootfs_exists = true;
         return 0;
+}
+
+/* Whether the directory open at fd shuts other users out: ours (or root's), and searchable by
+ * nobody else (group search only for root's group). */
+static bool shuts_others_out(int fd)
+{
+        struct stat st;
+
+        return fstat(fd, &st) == 0 && (st.st_uid == geteuid() || st.st_uid == 0) && !(st.st_mode & S_IXOTH) &&
+               (!(st.st_mode & S_IXGRP) || st.st_gid == 0 || st.st_gid == getegid());
+}
+
+/* A rootfs holds the image's setuid-root programs and device nodes: a local user who can reach it
+ * can run them as root, or read a disk through them (the class of CVE-2021-41091 and
+ * CVE-2021-41103, both fixed by shutting others out of the rootfses' parents). So some directory
+ * above R must deny search to other users. The ancestors are walked through fds from "/", each
+ * opened O_NOFOLLOW (the canonical path has no symlinks), and the last must be R's parent as
+ * opened before. Returns 0 or -errno with err set. */
+static int check_reachable(const struct assembly *a, const char *given, bool allowed, struct ovl_error *err)
+{
+        _cleanup_free_ char *copy = strdup(a->parent);
+        _cleanup_close_ int cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        bool shut = cur >= 0 && shuts_others_out(cur);
+        struct stat want, got;
+        char *save = NULL;
+
+        if (!copy || cur < 0)
+                return ovl_error_fail(err, copy ? errno : ENOMEM, "rootfs %s", given);
+        for (char *part = strtok_r(copy, "/", &save); part && !shut; part = strtok_r(NULL, "/", &save)) {
+                int next = openat(cur, part, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (next < 0)
+                        return ovl_error_fail(err, errno, "rootfs %s: parent directory", given);
+                close(cur);
+                cur = next;
+                shut = shuts_others_out(cur);
+        }
+        if (shut || allowed)
+                return 0;
+        if (fstat(cur, &got) < 0 || fstat(a->parent_fd, &want) < 0 || got.st_dev != want.st_dev ||
+            got.st_ino != want.st_ino)
+                return ovl_error_fail(err, 0, "rootfs %s: its parent directory changed while it was checked", given);
+        return ovl_error_bad(err, 0, "rootfs %s: reachable by every local user (no directory above it denies "
+                             "search to others), who could run its setuid programs as root and use its device "
+                             "nodes; put it below a directory of mode 0700 (or 0750, group root), or pass "
+                             "--allow-reachable-rootfs to accept that", given);
 }
 
 static int save_checkpoint(const struct ovl_assemble_request *req, struct ovl_error *err)
@@ -209,14 +263,47 @@ static int destroy_work(void *data, int *ret_mnt_fd, struct ovl_error *err)
         return job->b->destroy(job->rec, err);
 }
 
-/* The backend's destroy in a sandboxed worker. It stays in the host's mount namespace: its work is
- * to take R's mount off the host. */
-static int destroy_sandboxed(const struct ovl_backend_ops *b, const struct ovl_record *rec, struct ovl_error *err)
+/* A record lists only what its backend makes: every scratch path of the backend's own shape, R as
+ * the only mount, caches directly in WORK/layers. A record naming anything else was not written by
+ * ovlbackend, and nothing it names is touched. Returns 0 or -EPERM with err set. */
+static int check_record_shape(const char *work_dir, const struct ovl_backend_ops *b, const struct ovl_record *rec,
+                              struct ovl_error *err)
+{
+        char id[OVL_RECORD_ID_LEN + 1], record_dir[PATH_MAX], layers[PATH_MAX];
+        const char *bad = NULL;
+
+        ovl_workdir_record_id(rec->rootfs, id);
+        snprintf(record_dir, sizeof(record_dir), "%s/rootfs/%s", work_dir, id);
+        snprintf(layers, sizeof(layers), "%s/layers/", work_dir);
+        for (size_t i = 0; !bad && i < rec->scratch.count; i++)
+                if (!b->owns_scratch(rec, record_dir, rec->scratch.items[i]))
+                        bad = rec->scratch.items[i];
+        for (size_t i = 0; !bad && i < rec->mounts.count; i++)
+                if (strcmp(rec->mounts.items[i], rec->rootfs) != 0)
+                        bad = rec->mounts.items[i];
+        for (size_t i = 0; !bad && i < rec->caches.count; i++)
+                if (strncmp(rec->caches.items[i], layers, strlen(layers)) != 0 ||
+                    strchr(rec->caches.items[i] + strlen(layers), '/'))
+                        bad = rec->caches.items[i];
+        if (!bad)
+                return 0;
+        ovl_error_fail(err, 0, "record %s/record: names %s, which the %s backend never makes for %s; nothing "
+                       "removed (a record ovlbackend did not write?)", record_dir, bad, b->name, rec->rootfs);
+        return -EPERM;
+}
+
+/* The backend's destroy in a sandboxed worker, with the destroy policy (removal and unmounting
+ * only), after the record's paths were checked. It stays in the host's mount namespace: its work
+ * is to take R's mount off the host. */
+static int destroy_sandboxed(const char *work_dir, const struct ovl_backend_ops *b, const struct ovl_record *rec,
+                             struct ovl_error *err)
 {
         struct destroy_job job = { .b = b, .rec = rec };
-        int mnt_fd;
+        int mnt_fd, r = check_record_shape(work_dir, b, rec, err);
 
-        return ovl_sandbox_run(&b->sandbox, false, destroy_work, &job, &mnt_fd, err);
+        if (r < 0)
+                return r;
+        return ovl_sandbox_run(&b->destroy_sandbox, false, NULL, 0, destroy_work, &job, &mnt_fd, err);
 }
 
 /* Rolls back an unfinished record left by a run that died: removes what it made, then the record. */
@@ -227,7 +314,7 @@ static int rollback_record(struct ovl_workdir *wd, const char *id, struct ovl_re
 
         if (!b)
                 return ovl_error_fail(err, 0, "record %s/rootfs/%s: unknown backend %s", wd->path, id, rec->backend);
-        r = destroy_sandboxed(b, rec, err);
+        r = destroy_sandboxed(wd->path, b, rec, err);
         /* -ESTALE: what it made is gone and someone else's tree stands there; forget the record. */
         return r < 0 && r != -ESTALE ? r : ovl_workdir_remove_record(wd, id, err);
 }
@@ -261,6 +348,8 @@ static int fill_record(struct ovl_record *rec, const struct assembly *a, const s
         rec->created = (int64_t) time(NULL);
         rec->pid = getpid();
         rec->read_only = read_only;
+        if (a->rootfs_exists)
+                rec->tree = a->rootfs_id; /* the directory a mount backend mounts on */
         if (!rec->rootfs || !rec->backend)
                 return -ENOMEM;
         for (size_t i = 0; i < a->layers.count; i++)
@@ -269,13 +358,34 @@ static int fill_record(struct ovl_record *rec, const struct assembly *a, const s
         return 0;
 }
 
+/* Attaches the finished mount at R, the directory the record identifies, and records the mount's
+ * unique id so destroy unmounts exactly it. Takes mnt_fd. Returns 0 or -errno. */
+static int attach_and_record(int mnt_fd, int parent_fd, const char *name, struct ovl_record *rec)
+{
+        uint64_t id = 0;
+        int r = ovl_mount_attach(mnt_fd, parent_fd, name, &rec->tree);
+
+        if (r == 0 && ovl_mount_unique_id(mnt_fd, &id) == 0)
+                rec->mount_id = id;
+        close(mnt_fd);
+        return r;
+}
+
 /* Outside a sandbox the finished mount is attached at once. */
 static int attach_now(const struct ovl_assemble_request *req, int mnt_fd)
 {
-        int r = ovl_mount_attach(mnt_fd, req->rootfs_parent_fd, req->rootfs_name);
+        return attach_and_record(mnt_fd, req->rootfs_parent_fd, req->rootfs_name, req->rec);
+}
 
-        close(mnt_fd);
-        return r;
+/* A worker of the legacy API mounted at R itself (from the host's namespace): the mount's unique id
+ * is read through R's fd, once the backend recognises the mount there as its own. */
+static void record_legacy_mount(struct assembly *a, const struct ovl_backend_ops *b, struct ovl_record *rec)
+{
+        _cleanup_close_ int fd = openat(a->parent_fd, a->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        uint64_t id;
+
+        if (fd >= 0 && b->in_place(rec) && ovl_mount_unique_id(fd, &id) == 0)
+                rec->mount_id = id;
 }
 
 /* In a sandbox the worker keeps it for its parent. */
@@ -335,24 +445,35 @@ static int finish_in_host(struct assembly *a, const struct ovl_backend_ops *b, s
         if (r == 0 && mnt_fd < 0 && (b->sandbox.syscalls & OVL_SYSCALLS_MOUNT) && private_ns_for(b))
                 r = ovl_error_fail(err, 0, "rootfs %s: the sandboxed worker handed no mount over", a->rootfs);
         if (r == 0 && mnt_fd >= 0) {
-                r = ovl_mount_attach(mnt_fd, a->parent_fd, a->name);
+                r = attach_and_record(TAKE_FD(mnt_fd), a->parent_fd, a->name, rec);
                 if (r < 0)
-                        ovl_error_fail(err, -r, "rootfs %s: attaching the mount", a->rootfs);
+                        ovl_error_fail(err, r == -ESTALE ? 0 : -r, "rootfs %s: attaching the mount%s", a->rootfs,
+                                       r == -ESTALE ? ": R was replaced meanwhile; nothing attached" : "");
+        } else if (r == 0 && (b->sandbox.syscalls & OVL_SYSCALLS_MOUNT)) {
+                record_legacy_mount(a, b, rec);
         }
         if (mnt_fd >= 0)
                 close(mnt_fd);
-        if (r < 0 && rec->rootfs)
-                (void) destroy_sandboxed(b, rec, NULL);
         return r;
 }
 
-/* A worker that failed has removed what it made, unless it died: whatever the record on disk
- * names is removed again (every piece may be missing already). */
-static void rollback_failed_worker(struct assembly *a, const struct ovl_backend_ops *b, struct ovl_record *rec)
+/* After a failed run: whatever the record on disk names is removed again (the backend removed what
+ * it made, unless its worker died; every piece may be missing already). The record goes only when
+ * that worked; otherwise it stays for gc, and err says so. Returns 0 or -errno. */
+static int rollback_failed_run(struct assembly *a, const struct ovl_backend_ops *b, struct ovl_error *err)
 {
-        ovl_record_clear(rec);
-        if (ovl_workdir_load_record(&a->wd, a->id, rec, NULL) == 0)
-                (void) destroy_sandboxed(b, rec, NULL);
+        struct ovl_record rec = { 0 };
+        struct ovl_error why = { 0 };
+        int r = ovl_workdir_load_record(&a->wd, a->id, &rec, &why);
+
+        if (r == 0)
+                r = destroy_sandboxed(a->wd.path, b, &rec, &why);
+        if (r == 0 || r == -ESTALE || r == -ENOENT)
+                r = ovl_workdir_remove_record(&a->wd, a->id, &why);
+        ovl_record_clear(&rec);
+        if (r < 0)
+                ovl_error_append(err, "; what it made could not be removed (%s): its record stays for gc", why.msg);
+        return r;
 }
 
 static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, const struct ovl_assemble_options *opt,
@@ -394,17 +515,28 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
         }
         req.attach = sandboxed ? attach_later : attach_now;
         req.attach_slot = &slot;
-        r = ovl_sandbox_run(&b->sandbox, private_ns_for(b), assemble_work, &job, &mnt_fd, err);
+        {
+                /* What the worker is handed; it closes every other fd it inherited. */
+                size_t n_keep = 0;
+                _cleanup_free_ int *keep = calloc(a->layers.count + 6, sizeof(int));
+                if (!keep)
+                        return ovl_error_fail(err, ENOMEM, "rootfs %s", opt->rootfs);
+                for (size_t i = 0; i < a->layers.count; i++)
+                        keep[n_keep++] = a->layers.items[i].fd;
+                keep[n_keep++] = a->parent_fd;
+                keep[n_keep++] = record_dir_fd;
+                keep[n_keep++] = userns_fd;
+                keep[n_keep++] = a->wd.fd;
+                keep[n_keep++] = a->wd.rootfs_fd;
+                keep[n_keep++] = a->wd.locks_fd;
+                r = ovl_sandbox_run(&b->sandbox, private_ns_for(b), keep, n_keep, assemble_work, &job, &mnt_fd, err);
+        }
         if (r == 0 && sandboxed)
                 r = finish_in_host(a, b, rec, mnt_fd, err);
-        else if (r < 0 && sandboxed)
-                rollback_failed_worker(a, b, rec);
         if (r == 0) {
                 ovl_test_stop_point("assembled"); /* R complete, its record still unfinished */
                 rec->state = OVL_RECORD_READY;
                 r = save_checkpoint(&req, err);
-                if (r < 0)
-                        (void) destroy_sandboxed(b, rec, NULL);
         }
         return r;
 }
@@ -444,11 +576,13 @@ int ovl_lifecycle_assemble(const struct ovl_assemble_options *opt, struct ovl_as
         }
         /* Only now, with any stale tree of an interrupted run rolled back, does R's state count. */
         r = check_rootfs_free(&a, opt->rootfs, err);
+        if (r == 0)
+                r = check_reachable(&a, opt->rootfs, opt->allow_reachable_rootfs, err);
         if (r < 0)
                 goto out;
         r = run_backend(&a, b, opt, &ret->rec, err);
         if (r < 0) {
-                (void) ovl_workdir_remove_record(&a.wd, a.id, NULL);
+                keep_lock = rollback_failed_run(&a, b, err) < 0;
                 ovl_record_clear(&ret->rec);
                 goto out;
         }
@@ -513,7 +647,7 @@ int ovl_lifecycle_destroy(const char *work_dir, const char *rootfs, struct ovl_r
         rec.state = OVL_RECORD_DESTROYING;
         r = ovl_workdir_save_record(&wd, id, &rec, err);
         if (r == 0)
-                r = destroy_sandboxed(b, &rec, err);
+                r = destroy_sandboxed(wd.path, b, &rec, err);
         if (r == 0 || r == -ESTALE) {
                 int removed = ovl_workdir_remove_record(&wd, id, err);
                 if (r == -ESTALE && removed == 0)

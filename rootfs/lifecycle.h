@@ -17,6 +17,8 @@ struct ovl_assemble_options {
         char *const *layers;       /* bottom first */
         size_t n_layers;
         struct ovl_backend_options opts;
+        bool allow_reachable_rootfs; /* --allow-reachable-rootfs: no directory above R need shut
+                                      * other users out (see check_reachable in lifecycle.c) */
 };
 
 struct ovl_assemble_result {

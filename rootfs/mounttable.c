@@ -1,6 +1,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <libmount.h>
 #include <string.h>
 
@@ -96,4 +100,31 @@ int ovl_mounttable_source(const char *path, char **ret_source)
                 return -ENOENT;
         *ret_source = strdup(mnt_fs_get_source(fs) ? mnt_fs_get_source(fs) : "");
         return *ret_source ? 0 : -ENOMEM;
+}
+
+int ovl_mounttable_source_of(int fd, char **ret_source)
+{
+        struct libmnt_table *t __attribute__((cleanup(mnt_free_tablep))) = NULL;
+        struct libmnt_iter *it;
+        struct libmnt_fs *fs;
+        struct statx sx;
+        int r;
+
+        /* STATX_MNT_ID (5.8+): the id mountinfo lists first on each line. */
+        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, 0x00001000U, &sx) < 0)
+                return -errno;
+        if (!(sx.stx_mask & 0x00001000U))
+                return -EOPNOTSUPP;
+        r = load(&t);
+        if (r < 0)
+                return r;
+        it = mnt_new_iter(MNT_ITER_FORWARD);
+        if (!it)
+                return -ENOMEM;
+        r = -ENOENT;
+        while (r == -ENOENT && mnt_table_next_fs(t, it, &fs) == 0)
+                if ((uint64_t) mnt_fs_get_id(fs) == sx.stx_mnt_id)
+                        r = (*ret_source = strdup(mnt_fs_get_source(fs) ? mnt_fs_get_source(fs) : "")) ? 0 : -ENOMEM;
+        mnt_free_iter(it);
+        return r;
 }

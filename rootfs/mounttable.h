@@ -15,3 +15,8 @@ int ovl_mounttable_count(void);
 /* Sets *ret_source to a new copy of the source of the mount on top at path. Returns 0, -ENOENT
  * when nothing is mounted there, or -errno. */
 int ovl_mounttable_source(const char *path, char **ret_source);
+
+/* Sets *ret_source to a new copy of the source of the mount that the file open at fd is on, found
+ * by its mount id, so no path is looked up again. Returns 0, -EOPNOTSUPP on kernels before 5.8
+ * (no mount ids in statx), -ENOENT, or -errno. */
+int ovl_mounttable_source_of(int fd, char **ret_source);

@@ -80,6 +80,8 @@ int ovl_record_format(const struct ovl_record *rec, char **ret_text, size_t *ret
         fprintf(f, "pid=%" PRId64 "\n", rec->pid);
         fprintf(f, "read_only=%d\n", rec->read_only ? 1 : 0);
         fprintf(f, "tree=%" PRIu64 ":%" PRIu64 ":%" PRIu64 "\n", rec->tree.dev, rec->tree.ino, rec->tree.btime_ns);
+        if (rec->mount_id)
+                fprintf(f, "mount_id=%" PRIu64 "\n", rec->mount_id);
         put_list(f, "layer", &rec->layers);
         put_list(f, "scratch", &rec->scratch);
         put_list(f, "mount", &rec->mounts);
@@ -193,7 +195,8 @@ static int parse_tree(const char *s, struct ovl_record *rec)
 }
 
 /* The keys that may appear once, as bits, so a repeated one is caught. */
-static const char *const single_keys[] = { "rootfs", "backend", "state", "created", "pid", "read_only", "tree" };
+static const char *const single_keys[] = { "rootfs", "backend", "state", "created", "pid", "read_only", "tree",
+                                           "mount_id" };
 
 static int list_field(struct ovl_strlist *l, const char *value)
 {
@@ -237,6 +240,8 @@ static int apply_field(struct ovl_record *rec, unsigned *seen, const char *key, 
         }
         if (strcmp(key, "tree") == 0)
                 return parse_tree(value, rec);
+        if (strcmp(key, "mount_id") == 0)
+                return parse_u64(value, strlen(value), &rec->mount_id);
         if (strcmp(key, "layer") == 0)
                 return list_field(&rec->layers, value);
         if (strcmp(key, "scratch") == 0)

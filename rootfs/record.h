@@ -12,6 +12,8 @@
  *   read_only=0|1
  *   tree=<dev>:<ino>:<ns>  identity of a directory tree the backend built (copy), or 0:0:0;
  *                          ns is its birth time, because inode numbers are reused at once
+ *   mount_id=<n>           the unique id (statx STATX_MNT_ID_UNIQUE, 6.8+) of the mount the
+ *                          backend put at R; absent (0) where the kernel has none
  *   layer=/abs/path        repeated, bottom first
  *   scratch=/abs/path      repeated: what the backend creates and destroy removes
  *   mount=/abs/path        repeated: mounts the backend made visible on the host
@@ -50,6 +52,7 @@ struct ovl_record {
         int64_t pid;
         bool read_only;
         struct ovl_tree_id tree;
+        uint64_t mount_id; /* 0: none recorded */
         struct ovl_strlist layers;
         struct ovl_strlist scratch;
         struct ovl_strlist mounts;

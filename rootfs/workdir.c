@@ -18,12 +18,94 @@
 #define RECORD_FILE "record"
 #define RECORD_MAX_SIZE (16u << 20)
 
+/* The kernel's overflow uid: how an owner outside a user namespace's map shows inside it. */
+static uid_t overflow_uid(void)
+{
+        _cleanup_free_ char *text = NULL;
+
+        if (ovl_read_file_at(AT_FDCWD, "/proc/sys/kernel/overflowuid", 32, &text) < 0)
+                return 65534;
+        return (uid_t) strtoul(text, NULL, 10);
+}
+
+int ovl_workdir_check_private(int fd, const char *path, struct ovl_error *err)
+{
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return ovl_error_fail(err, errno, "work dir %s", path);
+        if (!S_ISDIR(st.st_mode))
+                return ovl_error_bad(err, ENOTDIR, "work dir %s", path);
+        if (st.st_uid != geteuid())
+                return ovl_error_bad(err, 0, "work dir %s: owned by uid %u, not by uid %u that runs ovlbackend; its "
+                                     "records decide what ovlbackend deletes, so only it may own them: chown %u %s "
+                                     "&& chmod 0700 %s (or use another --work-dir)", path, (unsigned) st.st_uid,
+                                     (unsigned) geteuid(), (unsigned) geteuid(), path, path);
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return ovl_error_bad(err, 0, "work dir %s: writable by group or others (mode %04o); its records "
+                                     "decide what ovlbackend deletes: chmod 0700 %s", path,
+                                     (unsigned) (st.st_mode & 07777), path);
+        return 0;
+}
+
+/* Whoever may rename a directory above the work dir can swap the whole work dir for one of their
+ * own between two path lookups. So every ancestor must be owned by us or root (in a user namespace
+ * root shows as the overflow uid) and, if others may write it, be sticky (as /tmp is: there only
+ * an entry's owner may rename it). */
+static int check_ancestors(const char *canonical, struct ovl_error *err)
+{
+        _cleanup_free_ char *prefix = strdup(canonical);
+        uid_t overflow = ovl_in_initial_userns() ? 0 : overflow_uid();
+        struct stat st;
+
+        if (!prefix)
+                return ovl_error_fail(err, ENOMEM, "work dir %s", canonical);
+        for (char *slash = strrchr(prefix, '/'); slash; slash = strrchr(prefix, '/')) {
+                slash[slash == prefix ? 1 : 0] = '\0';
+                if (stat(prefix, &st) < 0)
+                        return ovl_error_fail(err, errno, "work dir %s: ancestor %s", canonical, prefix);
+                if (st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != overflow)
+                        return ovl_error_bad(err, 0, "work dir %s: ancestor %s belongs to uid %u, who could swap the "
+                                             "work dir; put the work dir where only root can change the path to it",
+                                             canonical, prefix, (unsigned) st.st_uid);
+                if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+                        return ovl_error_bad(err, 0, "work dir %s: ancestor %s is writable by others and not sticky "
+                                             "(mode %04o), so they could swap the work dir; put the work dir where only "
+                                             "root can change the path to it", canonical, prefix,
+                                             (unsigned) (st.st_mode & 07777));
+                if (strcmp(prefix, "/") == 0)
+                        break;
+        }
+        return 0;
+}
+
 static int open_subdir(int parent, const char *name, bool create)
 {
         if (create && mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
                 return -errno;
         int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         return fd < 0 ? -errno : fd;
+}
+
+/* Opens WORK/name (creating it when `create`) and checks that only we can change it. */
+static int open_private_subdir(const struct ovl_workdir *wd, int parent, const char *name, bool create, int *ret_fd,
+                               struct ovl_error *err)
+{
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = open_subdir(parent, name, create);
+        int r;
+
+        if (fd == -ENOENT && !create)
+                return -ENOENT;
+        if (asprintf(&path, "%s/%s", wd->path, name) < 0)
+                return ovl_error_fail(err, ENOMEM, "work dir %s", wd->path);
+        if (fd < 0)
+                return ovl_error_fail(err, -fd, "work dir %s", path);
+        r = ovl_workdir_check_private(fd, path, err);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }
 
 int ovl_workdir_open(const char *path, bool create, struct ovl_workdir *ret, struct ovl_error *err)
@@ -36,26 +118,34 @@ int ovl_workdir_open(const char *path, bool create, struct ovl_workdir *ret, str
                 if (r < 0)
                         return ovl_error_fail(err, -r, "work dir %s", path);
         }
-        wd.fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (wd.fd < 0) {
+        wd.path = realpath(path, NULL);
+        if (!wd.path) {
                 r = -errno;
                 if (r == -ENOENT && !create)
                         return r;
                 return ovl_error_fail(err, -r, "work dir %s", path);
         }
-        wd.rootfs_fd = open_subdir(wd.fd, "rootfs", create);
-        wd.locks_fd = open_subdir(wd.fd, "locks", create);
-        if (wd.rootfs_fd < 0 || wd.locks_fd < 0) {
-                r = wd.rootfs_fd < 0 ? wd.rootfs_fd : wd.locks_fd;
-                ovl_workdir_close(&wd);
-                if (r == -ENOENT && !create)
-                        return r;
-                return ovl_error_fail(err, -r, "work dir %s", path);
+        r = check_ancestors(wd.path, err);
+        if (r == 0) {
+                wd.fd = open(wd.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = wd.fd < 0 ? ovl_error_fail(err, errno, "work dir %s", wd.path) : 0;
         }
-        wd.path = strdup(path);
-        if (!wd.path) {
+        if (r == 0)
+                r = ovl_workdir_check_private(wd.fd, wd.path, err);
+        if (r == 0)
+                r = open_private_subdir(&wd, wd.fd, "rootfs", create, &wd.rootfs_fd, err);
+        if (r == 0)
+                r = open_private_subdir(&wd, wd.fd, "locks", create, &wd.locks_fd, err);
+        /* Checked here too, although only overlay and the probe use them, so that gc never sweeps
+         * a tree someone else could have planted. */
+        for (size_t i = 0; r == 0 && i < 2; i++) {
+                _cleanup_close_ int fd = -1;
+                r = open_private_subdir(&wd, wd.fd, i ? "probe" : "layers", false, &fd, err);
+                r = r == -ENOENT ? 0 : r;
+        }
+        if (r < 0) {
                 ovl_workdir_close(&wd);
-                return ovl_error_fail(err, ENOMEM, "work dir %s", path);
+                return r;
         }
         *ret = wd;
         return 0;
@@ -133,11 +223,18 @@ void ovl_workdir_unlock(struct ovl_workdir *wd, const char *id, int lock_fd, boo
 
 int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd)
 {
-        int fd = open_subdir(wd->rootfs_fd, id, create);
+        _cleanup_close_ int fd = open_subdir(wd->rootfs_fd, id, create);
+        struct stat st;
 
         if (fd < 0)
                 return fd;
-        *ret_fd = fd;
+        /* The work dir is ours, so only we could have made this; checked anyway, since a record
+         * is what gc acts on. */
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return -EPERM;
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 

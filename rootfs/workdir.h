@@ -20,11 +20,21 @@ struct ovl_workdir {
         int locks_fd;  /* locks/ */
 };
 
-/* Opens (creating it when `create`) the work dir at path. Returns 0 or -errno; a missing work dir
- * when !create is -ENOENT without an error message, since it just means "no records yet". */
+/* Opens (creating it when `create`) the work dir at path. The work dir, its rootfs/, locks/,
+ * layers/ and probe/ must be owned by the effective uid and not writable by group or others, and
+ * no directory above it may be changed by another user (owned by root or us; sticky where others
+ * may write): its records decide what ovlbackend deletes and unmounts. Otherwise it fails with
+ * OVL_ERR_BAD_INPUT and a message saying how to fix it. wd->path is the canonical path. Returns 0
+ * or -errno; a missing work dir when !create is -ENOENT without an error message, since it just
+ * means "no records yet". */
 int ovl_workdir_open(const char *path, bool create, struct ovl_workdir *ret, struct ovl_error *err);
 
 void ovl_workdir_close(struct ovl_workdir *wd);
+
+/* Checks that the directory open at fd (path names it in messages) is owned by the effective uid
+ * and not writable by group or others. Returns 0, or -errno with err set (OVL_ERR_BAD_INPUT, with
+ * the chown/chmod that fixes it). */
+int ovl_workdir_check_private(int fd, const char *path, struct ovl_error *err);
 
 /* Writes the record id for a canonical rootfs path (16 hex digits of a 64-bit FNV-1a hash). */
 void ovl_workdir_record_id(const char *rootfs, char ret_id[OVL_RECORD_ID_LEN + 1]);

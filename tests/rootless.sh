@@ -21,6 +21,7 @@ chmod 0755 "$TEST_TMP"
 D=$TEST_TMP/rootless
 mkdir "$D"
 chown "$USER_ID" "$D"
+chmod 0700 "$D" # as a home directory is: other users cannot reach the rootfses below it
 mkdir -p "$D/foreign/x"
 echo f >"$D/foreign/x/f"
 chown -R 1000:1000 "$D/foreign"
