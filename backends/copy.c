@@ -27,6 +27,7 @@
 #include "backends/merge.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "common/testhook.h"
 #include "namespaces/seccomp.h"
 #include "rootfs/mounttable.h"
 
@@ -164,14 +165,26 @@ static int link_to_first(struct copy_ctx *c, const struct ovl_merge_entry *e, co
         return r < 0 ? fail_dst(c, e, -r, err) : 0;
 }
 
-static int open_source(int dirfd, const char *name)
+/* Opens the regular file the walk saw at dirfd/name. O_NONBLOCK|O_NOCTTY: a FIFO or device
+ * swapped in since the walk stat'ed it must neither hang us nor become our terminal, and opening a
+ * device must do nothing but open it; then the fd itself must be that very file (type, device and
+ * inode), or the layer changed under us. O_NOATIME: reading must not change the layer, not even its
+ * access times. Returns the fd, -ESTALE for a swapped file, or -errno. */
+static int open_source(int dirfd, const char *name, const struct stat *seen)
 {
-        /* O_NOATIME: reading must not change the layer, not even its access times. */
-        int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+        const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+        _cleanup_close_ int fd = openat(dirfd, name, flags | O_NOATIME);
+        struct stat st;
 
         if (fd < 0 && errno == EPERM)
-                fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        return fd;
+                fd = openat(dirfd, name, flags);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || st.st_dev != seen->st_dev || st.st_ino != seen->st_ino)
+                return -ESTALE;
+        return TAKE_FD(fd);
 }
 
 static int copy_regular(struct copy_ctx *c, const struct ovl_merge_entry *e, struct ovl_error *err)
@@ -179,9 +192,13 @@ static int copy_regular(struct copy_ctx *c, const struct ovl_merge_entry *e, str
         _cleanup_close_ int src = -1, dst = -1;
         int r;
 
-        src = open_source(e->src_dirfd, e->name);
+        ovl_test_stop_point_at("copy-source", e->path);
+        src = open_source(e->src_dirfd, e->name, e->st);
+        if (src == -ESTALE)
+                return ovl_error_fail(err, 0, "layer %s: %s: replaced by another file while it was copied",
+                                      c->layers->items[e->layer].path, e->path);
         if (src < 0)
-                return fail_src(c, e, errno, err);
+                return fail_src(c, e, -src, err);
         /* Created with its final permission bits (umask is 0), so most files need no chmod; the
          * special bits wait for ovl_copy_metadata, after the data and the owner. */
         dst = openat(current_dir(c), e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,

@@ -6,3 +6,7 @@
 
 /* Stops the process with SIGSTOP when OVLBACKEND_TEST_STOP equals `point`. */
 void ovl_test_stop_point(const char *point);
+
+/* Stops the process with SIGSTOP when OVLBACKEND_TEST_STOP equals "point:detail" (for example
+ * "copy-source:etc/passwd", right before the copy opens that file). */
+void ovl_test_stop_point_at(const char *point, const char *detail);

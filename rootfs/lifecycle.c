@@ -190,14 +190,14 @@ static int check_rootfs_free(struct assembly *a, const char *given, struct ovl_e
         return 0;
 }
 
-/* Whether the directory open at fd shuts other users out: ours (or root's), and searchable by
- * nobody else (group search only for root's group). */
+/* Whether the directory open at fd shuts other users out: ours (or root's), and not searchable by
+ * "others". Its group may search it: that is how a user-namespaced container's root is let in
+ * (moby's 0710 root:REMAPPED-GID), a grant the owner made on purpose. */
 static bool shuts_others_out(int fd)
 {
         struct stat st;
 
-        return fstat(fd, &st) == 0 && (st.st_uid == geteuid() || st.st_uid == 0) && !(st.st_mode & S_IXOTH) &&
-               (!(st.st_mode & S_IXGRP) || st.st_gid == 0 || st.st_gid == getegid());
+        return fstat(fd, &st) == 0 && (st.st_uid == geteuid() || st.st_uid == 0) && !(st.st_mode & S_IXOTH);
 }
 
 /* A rootfs holds the image's setuid-root programs and device nodes: a local user who can reach it
@@ -231,7 +231,7 @@ static int check_reachable(const struct assembly *a, const char *given, bool all
                 return ovl_error_fail(err, 0, "rootfs %s: its parent directory changed while it was checked", given);
         return ovl_error_bad(err, 0, "rootfs %s: reachable by every local user (no directory above it denies "
                              "search to others), who could run its setuid programs as root and use its device "
-                             "nodes; put it below a directory of mode 0700 (or 0750, group root), or pass "
+                             "nodes; put it below a directory of mode 0700 (or 0710 with a group only trusted ids are in), or pass "
                              "--allow-reachable-rootfs to accept that", given);
 }
 
@@ -348,8 +348,10 @@ static int fill_record(struct ovl_record *rec, const struct assembly *a, const s
         rec->created = (int64_t) time(NULL);
         rec->pid = getpid();
         rec->read_only = read_only;
-        if (a->rootfs_exists)
-                rec->tree = a->rootfs_id; /* the directory a mount backend mounts on */
+        /* The directory a mount backend mounts on (the copy records the tree it builds instead, and
+         * must never take the caller's empty R for it). */
+        if (a->rootfs_exists && (b->needs & OVL_NEEDS_MOUNT))
+                rec->tree = a->rootfs_id;
         if (!rec->rootfs || !rec->backend)
                 return -ENOMEM;
         for (size_t i = 0; i < a->layers.count; i++)
@@ -500,9 +502,9 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
                 return r;
         if ((size_t) snprintf(record_dir, sizeof(record_dir), "%s/rootfs/%s", a->wd.path, a->id) >= sizeof(record_dir))
                 return ovl_error_bad(err, ENAMETOOLONG, "work dir %s", a->wd.path);
-        r = ovl_workdir_record_dir(&a->wd, a->id, false, &record_dir_fd);
+        r = ovl_workdir_record_dir(&a->wd, a->id, false, &record_dir_fd, err);
         if (r < 0)
-                return ovl_error_fail(err, -r, "work dir %s", record_dir);
+                return r == -ENOENT ? ovl_error_fail(err, ENOENT, "work dir %s", record_dir) : r;
         req.record_dir_fd = record_dir_fd;
         /* --uidmap for a mount backend: a user namespace carrying the maps, made here (the worker's
          * filter forbids new user namespaces) and inherited by the worker. */

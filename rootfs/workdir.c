@@ -221,19 +221,24 @@ void ovl_workdir_unlock(struct ovl_workdir *wd, const char *id, int lock_fd, boo
         close(lock_fd);
 }
 
-int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd)
+int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd,
+                           struct ovl_error *err)
 {
+        _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = open_subdir(wd->rootfs_fd, id, create);
-        struct stat st;
+        int r;
 
-        if (fd < 0)
+        if (fd == -ENOENT)
                 return fd;
+        if (asprintf(&path, "%s/rootfs/%s", wd->path, id) < 0)
+                return ovl_error_fail(err, ENOMEM, "record %s/rootfs/%s", wd->path, id);
+        if (fd < 0)
+                return ovl_error_fail(err, -fd, "record %s", path);
         /* The work dir is ours, so only we could have made this; checked anyway, since a record
          * is what gc acts on. */
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
-                return -EPERM;
+        r = ovl_workdir_check_private(fd, path, err);
+        if (r < 0)
+                return r;
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -246,11 +251,9 @@ int ovl_workdir_load_record(struct ovl_workdir *wd, const char *id, struct ovl_r
         char source[512];
         int r;
 
-        r = ovl_workdir_record_dir(wd, id, false, &dirfd);
-        if (r == -ENOENT)
-                return r;
+        r = ovl_workdir_record_dir(wd, id, false, &dirfd, err);
         if (r < 0)
-                return ovl_error_fail(err, -r, "record %s/rootfs/%s", wd->path, id);
+                return r;
         r = ovl_read_file_at(dirfd, RECORD_FILE, RECORD_MAX_SIZE, &text);
         if (r == -ENOENT)
                 return r;
@@ -268,9 +271,9 @@ int ovl_workdir_save_record(struct ovl_workdir *wd, const char *id, const struct
         size_t len;
         int r;
 
-        r = ovl_workdir_record_dir(wd, id, true, &dirfd);
+        r = ovl_workdir_record_dir(wd, id, true, &dirfd, err);
         if (r < 0)
-                return ovl_error_fail(err, -r, "record %s/rootfs/%s", wd->path, id);
+                return r;
         r = ovl_record_format(rec, &text, &len);
         if (r == 0)
                 r = ovl_write_file_atomic(dirfd, RECORD_FILE, text, len);

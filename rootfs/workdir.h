@@ -59,8 +59,10 @@ int ovl_workdir_save_record(struct ovl_workdir *wd, const char *id, const struct
 /* Removes rootfs/<id>/ and all it holds. Returns 0 or -errno. */
 int ovl_workdir_remove_record(struct ovl_workdir *wd, const char *id, struct ovl_error *err);
 
-/* Opens rootfs/<id>/ (creating it when `create`). Returns 0 and the fd, or -errno. */
-int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd);
+/* Opens rootfs/<id>/ (creating it when `create`), checked like the work dir itself. Returns 0 and
+ * the fd, -ENOENT (missing, no message), or -errno with err set. */
+int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd,
+                           struct ovl_error *err);
 
 /* Lists the ids under rootfs/ into a new NULL-terminated array. Returns 0 or -errno. */
 int ovl_workdir_list_ids(struct ovl_workdir *wd, char ***ret_ids, size_t *ret_count);

@@ -70,7 +70,10 @@ done
 # A user-namespaced container (its root is host uid 100000) on an idmapped overlay rootfs: it sees
 # root-owned files as root's, writes as root, and the write lands in the upper dir as 100000.
 R=$TEST_TMP/rootfs-userns
-chmod 0755 "$TEST_TMP" # the container's root (host uid 100000) must reach R to mount it
+# The container's root (host uid 100000) must reach R to mount it: let its group in, nobody else
+# (moby's 0710 root:REMAPPED-GID; assemble refuses a rootfs every user can reach).
+chgrp 100000 "$TEST_TMP"
+chmod 0710 "$TEST_TMP"
 run_ovl 0 assemble --backend=overlay --uidmap=0:100000:65536 --rootfs="$R" "${LAYERS[@]}"
 bundle "$TEST_TMP/bundle-userns" "$R" 0 'set -e; test "$(stat -c %u:%g /etc/passwd)" = 0:0; test "$(id -u)" = 0; echo hi >/root/written-in-userns; echo container-ok'
 python3 - "$TEST_TMP/bundle-userns/config.json" <<'PY'
