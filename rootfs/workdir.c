@@ -108,6 +108,38 @@ static int open_private_subdir(const struct ovl_workdir *wd, int parent, const c
         return 0;
 }
 
+/* Every record directory WORK/rootfs/<id> must be as private as the work dir: one planted there
+ * is refused by every command, not only by those that happen to read it. */
+static int check_record_dirs(const struct ovl_workdir *wd, struct ovl_error *err)
+{
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int fd = openat(wd->rootfs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0 || !(d = fdopendir(fd))) {
+                if (fd >= 0)
+                        close(fd);
+                return ovl_error_fail(err, errno, "work dir %s/rootfs", wd->path);
+        }
+        while ((errno = 0, de = readdir(d))) {
+                _cleanup_free_ char *path = NULL;
+                _cleanup_close_ int child = -1;
+                int r;
+
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (asprintf(&path, "%s/rootfs/%s", wd->path, de->d_name) < 0)
+                        return ovl_error_fail(err, ENOMEM, "work dir %s", wd->path);
+                child = openat(dirfd(d), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (child < 0)
+                        continue; /* gone meanwhile */
+                r = ovl_workdir_check_private(child, path, err);
+                if (r < 0)
+                        return r;
+        }
+        return errno ? ovl_error_fail(err, errno, "work dir %s/rootfs", wd->path) : 0;
+}
+
 int ovl_workdir_open(const char *path, bool create, struct ovl_workdir *ret, struct ovl_error *err)
 {
         struct ovl_workdir wd = { .fd = -1, .rootfs_fd = -1, .locks_fd = -1 };
@@ -134,6 +166,8 @@ int ovl_workdir_open(const char *path, bool create, struct ovl_workdir *ret, str
                 r = ovl_workdir_check_private(wd.fd, wd.path, err);
         if (r == 0)
                 r = open_private_subdir(&wd, wd.fd, "rootfs", create, &wd.rootfs_fd, err);
+        if (r == 0)
+                r = check_record_dirs(&wd, err);
         if (r == 0)
                 r = open_private_subdir(&wd, wd.fd, "locks", create, &wd.locks_fd, err);
         /* Checked here too, although only overlay and the probe use them, so that gc never sweeps

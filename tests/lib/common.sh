@@ -38,6 +38,8 @@ enter_private_mountns() {
         if [ -z "${OVL_TEST_IN_MOUNTNS:-}" ]; then
                 command -v unshare >/dev/null || skip "needs unshare"
                 export OVL_TEST_IN_MOUNTNS=1
+                # The re-executed test makes its own scratch; exec skips the EXIT trap.
+                rm -rf "$TEST_TMP"
                 exec unshare --mount --propagation private bash "$0" "$@"
         fi
 }
