@@ -13,6 +13,7 @@
 #include "common/fsutil.h"
 #include "common/macro.h"
 #include "common/syscalls.h"
+#include "rootfs/workdir.h"
 
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
@@ -105,11 +106,25 @@ int ovl_mount_make_target(const struct ovl_assemble_request *req, struct ovl_err
 int ovl_mount_open_target(const struct ovl_assemble_request *req, int *ret_fd, char *path, size_t size,
                           struct ovl_error *err)
 {
-        _cleanup_close_ int fd = openat(req->rootfs_parent_fd, req->rootfs_name,
-                                        O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *changeable = NULL;
         struct ovl_tree_id id;
         struct stat st;
         int r;
+
+        /* mount(2) lands on the directory the fd names, wherever it is by then: if another user may
+         * rename R (or a directory above it) between our check and the mount, the mount follows
+         * R's directory to wherever they put it and R's path leads elsewhere, a mount nobody could
+         * find again. Without the new mount API, only a path no other user can change will do. */
+        r = ovl_path_changeable_ancestor(req->rootfs, &changeable, &st);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s: its ancestors", req->rootfs);
+        if (r > 0)
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "rootfs %s: %s (uid %u, mode %04o) may be changed by "
+                                     "another user, and without the new mount API (fsopen, move_mount) a mount there "
+                                     "cannot be made safely; use a parent only root can change, or the copy backend",
+                                     req->rootfs, changeable, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+        fd = openat(req->rootfs_parent_fd, req->rootfs_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
         if (fd < 0)
                 return ovl_error_fail(err, errno, "rootfs %s: changed while it was assembled", req->rootfs);
@@ -141,16 +156,32 @@ int ovl_mount_is_root(int fd)
         return -EOPNOTSUPP;
 }
 
-int ovl_mount_unique_id(int fd, uint64_t *ret)
+/* The id of fd's mount of the kind asked for (OVL_STATX_MNT_ID_UNIQUE or OVL_STATX_MNT_ID). */
+static int mount_id_of(int fd, unsigned kind, uint64_t *ret)
 {
         struct statx sx;
 
-        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, OVL_STATX_MNT_ID_UNIQUE, &sx) < 0)
+        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, kind, &sx) < 0)
                 return -errno;
-        if (!(sx.stx_mask & OVL_STATX_MNT_ID_UNIQUE))
+        if (!(sx.stx_mask & kind))
                 return -EOPNOTSUPP;
         *ret = sx.stx_mnt_id;
         return 0;
+}
+
+int ovl_mount_unique_id(int fd, uint64_t *ret)
+{
+        return mount_id_of(fd, OVL_STATX_MNT_ID_UNIQUE, ret);
+}
+
+void ovl_mount_record_id(int fd, struct ovl_record *rec)
+{
+        uint64_t id;
+
+        if (mount_id_of(fd, OVL_STATX_MNT_ID_UNIQUE, &id) == 0)
+                rec->mount_id = id;
+        else if (mount_id_of(fd, OVL_STATX_MNT_ID, &id) == 0)
+                rec->mount_id_reusable = id;
 }
 
 /* Whether the mount with this unique id still exists in our mount namespace: 1, 0 (gone), or
@@ -182,6 +213,10 @@ static bool mount_is_records(const struct ovl_record *rec, int fd, ovl_mount_is_
 
         if (rec->mount_id != 0 && ovl_mount_unique_id(fd, &id) == 0)
                 return id == rec->mount_id;
+        /* Before 6.8: the plain mount id is never shared by two mounts that exist at once, but is
+         * reused after an unmount, so the backend must recognise the mount too. */
+        if (rec->mount_id_reusable != 0 && mount_id_of(fd, OVL_STATX_MNT_ID, &id) == 0 && id != rec->mount_id_reusable)
+                return false;
         return is_ours(rec, fd);
 }
 

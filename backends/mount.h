@@ -50,6 +50,10 @@ int ovl_mount_is_root(int fd);
  * -EOPNOTSUPP where the kernel has none, or -errno. */
 int ovl_mount_unique_id(int fd, uint64_t *ret);
 
+/* Records in rec the id of the mount fd is on: its unique id (6.8+), else its plain mount id (5.8+),
+ * else nothing. */
+void ovl_mount_record_id(int fd, struct ovl_record *rec);
+
 /* Whether the mount at R is the one the record describes; each mount backend says how to tell.
  * Used where the record holds no unique mount id (see ovl_record.mount_id). */
 typedef bool (*ovl_mount_is_ours_fn)(const struct ovl_record *rec, int rootfs_fd);

@@ -364,11 +364,10 @@ static int fill_record(struct ovl_record *rec, const struct assembly *a, const s
  * unique id so destroy unmounts exactly it. Takes mnt_fd. Returns 0 or -errno. */
 static int attach_and_record(int mnt_fd, int parent_fd, const char *name, struct ovl_record *rec)
 {
-        uint64_t id = 0;
         int r = ovl_mount_attach(mnt_fd, parent_fd, name, &rec->tree);
 
-        if (r == 0 && ovl_mount_unique_id(mnt_fd, &id) == 0)
-                rec->mount_id = id;
+        if (r == 0)
+                ovl_mount_record_id(mnt_fd, rec);
         close(mnt_fd);
         return r;
 }
@@ -384,10 +383,9 @@ static int attach_now(const struct ovl_assemble_request *req, int mnt_fd)
 static void record_legacy_mount(struct assembly *a, const struct ovl_backend_ops *b, struct ovl_record *rec)
 {
         _cleanup_close_ int fd = openat(a->parent_fd, a->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        uint64_t id;
 
-        if (fd >= 0 && b->in_place(rec) && ovl_mount_unique_id(fd, &id) == 0)
-                rec->mount_id = id;
+        if (fd >= 0 && b->in_place(rec))
+                ovl_mount_record_id(fd, rec);
 }
 
 /* In a sandbox the worker keeps it for its parent. */

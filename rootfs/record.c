@@ -82,6 +82,8 @@ int ovl_record_format(const struct ovl_record *rec, char **ret_text, size_t *ret
         fprintf(f, "tree=%" PRIu64 ":%" PRIu64 ":%" PRIu64 "\n", rec->tree.dev, rec->tree.ino, rec->tree.btime_ns);
         if (rec->mount_id)
                 fprintf(f, "mount_id=%" PRIu64 "\n", rec->mount_id);
+        if (rec->mount_id_reusable)
+                fprintf(f, "mount_id_reusable=%" PRIu64 "\n", rec->mount_id_reusable);
         put_list(f, "layer", &rec->layers);
         put_list(f, "scratch", &rec->scratch);
         put_list(f, "mount", &rec->mounts);
@@ -196,7 +198,7 @@ static int parse_tree(const char *s, struct ovl_record *rec)
 
 /* The keys that may appear once, as bits, so a repeated one is caught. */
 static const char *const single_keys[] = { "rootfs", "backend", "state", "created", "pid", "read_only", "tree",
-                                           "mount_id" };
+                                           "mount_id", "mount_id_reusable" };
 
 static int list_field(struct ovl_strlist *l, const char *value)
 {
@@ -242,6 +244,8 @@ static int apply_field(struct ovl_record *rec, unsigned *seen, const char *key, 
                 return parse_tree(value, rec);
         if (strcmp(key, "mount_id") == 0)
                 return parse_u64(value, strlen(value), &rec->mount_id);
+        if (strcmp(key, "mount_id_reusable") == 0)
+                return parse_u64(value, strlen(value), &rec->mount_id_reusable);
         if (strcmp(key, "layer") == 0)
                 return list_field(&rec->layers, value);
         if (strcmp(key, "scratch") == 0)

@@ -14,6 +14,7 @@
  *                          ns is its birth time, because inode numbers are reused at once
  *   mount_id=<n>           the unique id (statx STATX_MNT_ID_UNIQUE, 6.8+) of the mount the
  *                          backend put at R; absent (0) where the kernel has none
+ *   mount_id_reusable=<n>  before 6.8: its mount id (STATX_MNT_ID, 5.8+), unique while it exists
  *   layer=/abs/path        repeated, bottom first
  *   scratch=/abs/path      repeated: what the backend creates and destroy removes
  *   mount=/abs/path        repeated: mounts the backend made visible on the host
@@ -52,7 +53,8 @@ struct ovl_record {
         int64_t pid;
         bool read_only;
         struct ovl_tree_id tree;
-        uint64_t mount_id; /* 0: none recorded */
+        uint64_t mount_id;          /* 0: none recorded */
+        uint64_t mount_id_reusable; /* 0: none recorded (only where there is no unique id) */
         struct ovl_strlist layers;
         struct ovl_strlist scratch;
         struct ovl_strlist mounts;

@@ -48,35 +48,45 @@ int ovl_workdir_check_private(int fd, const char *path, struct ovl_error *err)
         return 0;
 }
 
-/* Whoever may rename a directory above the work dir can swap the whole work dir for one of their
- * own between two path lookups. So every ancestor must be owned by us or root (in a user namespace
- * root shows as the overflow uid) and, if others may write it, be sticky (as /tmp is: there only
- * an entry's owner may rename it). */
-static int check_ancestors(const char *canonical, struct ovl_error *err)
+int ovl_path_changeable_ancestor(const char *canonical, char **ret_dir, struct stat *ret_st)
 {
         _cleanup_free_ char *prefix = strdup(canonical);
         uid_t overflow = ovl_in_initial_userns() ? 0 : overflow_uid();
         struct stat st;
 
         if (!prefix)
-                return ovl_error_fail(err, ENOMEM, "work dir %s", canonical);
+                return -ENOMEM;
         for (char *slash = strrchr(prefix, '/'); slash; slash = strrchr(prefix, '/')) {
                 slash[slash == prefix ? 1 : 0] = '\0';
                 if (stat(prefix, &st) < 0)
-                        return ovl_error_fail(err, errno, "work dir %s: ancestor %s", canonical, prefix);
-                if (st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != overflow)
-                        return ovl_error_bad(err, 0, "work dir %s: ancestor %s belongs to uid %u, who could swap the "
-                                             "work dir; put the work dir where only root can change the path to it",
-                                             canonical, prefix, (unsigned) st.st_uid);
-                if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-                        return ovl_error_bad(err, 0, "work dir %s: ancestor %s is writable by others and not sticky "
-                                             "(mode %04o), so they could swap the work dir; put the work dir where only "
-                                             "root can change the path to it", canonical, prefix,
-                                             (unsigned) (st.st_mode & 07777));
+                        return -errno;
+                if ((st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != overflow) ||
+                    ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+                        *ret_st = st;
+                        *ret_dir = TAKE_PTR(prefix);
+                        return 1;
+                }
                 if (strcmp(prefix, "/") == 0)
                         break;
         }
         return 0;
+}
+
+/* Whoever may rename a directory above the work dir can swap the whole work dir for one of their
+ * own between two path lookups: refused. */
+static int check_ancestors(const char *canonical, struct ovl_error *err)
+{
+        _cleanup_free_ char *dir = NULL;
+        struct stat st;
+        int r = ovl_path_changeable_ancestor(canonical, &dir, &st);
+
+        if (r < 0)
+                return ovl_error_fail(err, -r, "work dir %s: its ancestors", canonical);
+        if (r == 0)
+                return 0;
+        return ovl_error_bad(err, 0, "work dir %s: ancestor %s (uid %u, mode %04o) may be changed by another user, "
+                             "who could swap the work dir; put the work dir where only root can change the path to it",
+                             canonical, dir, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
 }
 
 static int open_subdir(int parent, const char *name, bool create)

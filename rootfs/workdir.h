@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/stat.h>
 
 #include "common/error.h"
 #include "rootfs/record.h"
@@ -30,6 +31,13 @@ struct ovl_workdir {
 int ovl_workdir_open(const char *path, bool create, struct ovl_workdir *ret, struct ovl_error *err);
 
 void ovl_workdir_close(struct ovl_workdir *wd);
+
+/* Looks for a directory above canonical (an absolute path without symlinks) that another user could
+ * change, so as to rename what lies below it: one not owned by root or the effective uid (in a user
+ * namespace, root shows as the overflow uid), or writable by group or others without the sticky
+ * bit. Returns 1 with the first such directory (a new string) and its stat, 0 when there is none,
+ * or -errno. */
+int ovl_path_changeable_ancestor(const char *canonical, char **ret_dir, struct stat *ret_st);
 
 /* Checks that the directory open at fd (path names it in messages) is owned by the effective uid
  * and not writable by group or others. Returns 0, or -errno with err set (OVL_ERR_BAD_INPUT, with
