@@ -444,43 +444,31 @@ int ovl_copy_merge_into(const struct ovl_layer_list *layers, int dst_fd, const c
         return r;
 }
 
+static int take_back_dir(void *ctx, const struct ovl_walk_entry *e, int fd, struct ovl_error *err)
+{
+        char path[OVL_FD_PATH_MAX];
+
+        (void) ctx;
+        (void) err;
+        if (e->st->st_uid != geteuid() || e->st->st_gid != getegid())
+                (void) fchownat(fd, "", geteuid(), getegid(), AT_EMPTY_PATH);
+        /* fchmod refuses O_PATH fds; the fd's /proc link names this very directory. */
+        if (ovl_fd_path(path, sizeof(path), fd, "") == 0)
+                (void) chmod(path, 0700);
+        return 0;
+}
+
 /* Gives this process write and search permission back on dir_fd and every directory below it.
  * The walk sets each directory's final owner and mode as it leaves it; without CAP_DAC_OVERRIDE (an
  * unprivileged caller, or root with that capability dropped) a read-only or foreign-owned directory
  * of the image then keeps its children, and a partial tree could not be removed. Best effort: what
- * cannot be changed is left for the removal to report. Every directory is opened O_NOFOLLOW and
- * changed through its own fd, so no symlink is followed, and no other mount is entered. */
+ * cannot be changed is left for the removal to report. The walk follows no symlink, enters no
+ * other mount, and holds a bounded number of fds at any depth. */
 static void make_tree_removable(int dir_fd)
 {
-        char path[OVL_FD_PATH_MAX];
-        _cleanup_closedir_ DIR *d = NULL;
-        struct dirent *de;
-        struct stat st;
-        int fd;
+        const struct ovl_walk_visitor v = { .dir_enter = take_back_dir };
 
-        if (fstat(dir_fd, &st) < 0)
-                return;
-        if (st.st_uid != geteuid() || st.st_gid != getegid())
-                (void) fchownat(dir_fd, "", geteuid(), getegid(), AT_EMPTY_PATH);
-        /* fchmod refuses O_PATH fds; the fd's /proc link names this very directory. */
-        if (ovl_fd_path(path, sizeof(path), dir_fd, "") == 0)
-                (void) chmod(path, 0700);
-        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || !(d = fdopendir(fd))) {
-                if (fd >= 0)
-                        close(fd);
-                return;
-        }
-        while ((de = readdir(d))) {
-                _cleanup_close_ int child = -1;
-
-                if ((de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) || strcmp(de->d_name, ".") == 0 ||
-                    strcmp(de->d_name, "..") == 0 || ovl_is_mount_point_at(dirfd(d), de->d_name) != 0)
-                        continue;
-                child = openat(dirfd(d), de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (child >= 0)
-                        make_tree_removable(child);
-        }
+        (void) ovl_walk_tree_at(dir_fd, "", OVL_WALK_SKIP_MOUNTS | OVL_WALK_KEEP_GOING, &v, "scratch", NULL);
 }
 
 static int remove_scratch(const struct ovl_record *rec, const char *path, struct ovl_error *err);

@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "backends/merge.h"
@@ -35,6 +37,15 @@ struct walker {
         struct ovl_error *err;
         char *path;      /* the current directory, relative to the rootfs */
         size_t path_len, path_cap;
+        size_t depth;    /* of the current directory: 0 for the root */
+};
+
+/* A path in a message keeps this much of each end: a deep layer's paths run to hundreds of
+ * kilobytes, and the message must still fit and end with its cause. */
+#define MSG_PATH_KEEP 240
+
+struct msg_path {
+        char s[2 * MSG_PATH_KEEP + 4];
 };
 
 static const char *layer_path(const struct walker *w, size_t layer)
@@ -68,10 +79,56 @@ static void path_pop(struct walker *w, size_t old)
         w->path[old] = '\0';
 }
 
+static const char *msg_path(const char *path, struct msg_path *buf)
+{
+        size_t n = strlen(path);
+
+        if (n < sizeof(buf->s))
+                return path;
+        snprintf(buf->s, sizeof(buf->s), "%.*s...%s", MSG_PATH_KEEP, path, path + n - MSG_PATH_KEEP);
+        return buf->s;
+}
+
+/* Out of fds, which is where a deep walk ends up: the message says which limit, and why the walk
+ * holds so many. It stands in for a visitor's plain one too, which has no room left for this
+ * after a deep path. name "" is the current directory itself. */
+static int fail_fds(struct walker *w, size_t layer, const char *name, int errnum)
+{
+        const char *sep = *w->path && *name ? "/" : "";
+        struct rlimit rl = { 0 };
+        struct msg_path buf;
+
+        if (w->err)
+                w->err->set = false;
+        if (errnum == ENFILE)
+                return ovl_error_fail(w->err, errnum, "layer %s: %s%s%s: the system's open-file limit (fs.file-max) "
+                                      "is reached", layer_path(w, layer), msg_path(w->path, &buf), sep, name);
+        (void) getrlimit(RLIMIT_NOFILE, &rl);
+        return ovl_error_fail(w->err, errnum, "layer %s: %s%s%s: out of open files %zu directory levels deep: the "
+                              "walk keeps one directory open per level and layer, and the open-file limit (ulimit "
+                              "-n) is %llu", layer_path(w, layer), msg_path(w->path, &buf), sep, name, w->depth,
+                              (unsigned long long) rl.rlim_cur);
+}
+
 static int fail_at(struct walker *w, size_t layer, const char *name, int errnum, const char *what)
 {
-        return ovl_error_fail(w->err, errnum, "layer %s: %s%s%s: %s", layer_path(w, layer), w->path,
+        struct msg_path buf;
+
+        if (errnum == EMFILE || errnum == ENFILE)
+                return fail_fds(w, layer, name, errnum);
+        return ovl_error_fail(w->err, errnum, "layer %s: %s%s%s: %s", layer_path(w, layer), msg_path(w->path, &buf),
                               *w->path ? "/" : "", name, what);
+}
+
+/* A directory one level deeper than OVL_MERGE_MAX_DEPTH: bad input, said before a single fd for it
+ * is opened. w->path is that directory. */
+static int fail_too_deep(struct walker *w, size_t layer)
+{
+        struct msg_path buf;
+
+        ovl_error_bad(w->err, 0, "layer %s: %s: deeper than %d directory levels (ovlbackend's limit); this layer "
+                      "cannot be assembled", layer_path(w, layer), msg_path(w->path, &buf), OVL_MERGE_MAX_DEPTH);
+        return -ELOOP;
 }
 
 static void candidates_free(struct candidate *c, size_t n)
@@ -179,15 +236,19 @@ static int classify(struct walker *w, const struct source *s, const struct candi
 
 static int walk_dir(struct walker *w, const struct ovl_merge_entry *self, struct source *srcs, size_t n_srcs);
 
-/* Opens the directories that make up a merged child directory and walks it. */
+/* Opens the directories that make up a merged child directory and walks it; refused, before any
+ * fd is opened, when it lies deeper than OVL_MERGE_MAX_DEPTH. */
 static int walk_child_dir(struct walker *w, const struct ovl_merge_entry *e, const struct source *parent,
                           const struct candidate *group, const bool *contributes, size_t group_len,
                           const struct ovl_entry_info *top_info)
 {
-        struct source *child = calloc(group_len, sizeof(*child));
+        struct source *child;
         size_t n = 0;
         int r = 0;
 
+        if (w->depth >= OVL_MERGE_MAX_DEPTH)
+                return fail_too_deep(w, parent[group[0].src].layer);
+        child = calloc(group_len, sizeof(*child));
         if (!child)
                 return ovl_error_fail(w->err, ENOMEM, "merge");
         for (size_t i = 0; i < group_len && r == 0; i++) {
@@ -214,8 +275,11 @@ static int walk_child_dir(struct walker *w, const struct ovl_merge_entry *e, con
                 child[n - 1].opaque = !!(bits & OVL_XATTR_OPAQUE);
                 child[n - 1].xattr_whiteouts = !!(bits & OVL_XATTR_HAS_WHITEOUTS);
         }
-        if (r == 0)
+        if (r == 0) {
+                w->depth++;
                 r = walk_dir(w, e, child, n);
+                w->depth--;
+        }
         for (size_t i = 0; i < n; i++)
                 close(child[i].fd);
         free(child);
@@ -245,6 +309,8 @@ static int decide_group(struct walker *w, struct source *srcs, struct candidate 
                                              .layer = top->layer, .path = w->path };
                 if (info.type != OVL_ENTRY_DIRECTORY) {
                         r = w->v->file(w->v->ctx, &e, w->err);
+                        if (r == -EMFILE || r == -ENFILE)
+                                r = fail_fds(w, top->layer, "", -r);
                         path_pop(w, old);
                         return r;
                 }
@@ -289,6 +355,9 @@ static int walk_dir(struct walker *w, const struct ovl_merge_entry *self, struct
         int r;
 
         r = w->v->dir_enter(w->v->ctx, self, w->err);
+        /* The visitor keeps a directory open per level too (the copy's destination). */
+        if (r == -EMFILE || r == -ENFILE)
+                return fail_fds(w, self->layer, "", -r);
         if (r < 0)
                 return r;
         /* Read the listings top first, stopping below the first opaque copy. */

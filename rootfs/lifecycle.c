@@ -664,29 +664,27 @@ out:
         return r;
 }
 
-/* Bytes allocated below dirfd/name, not crossing into other filesystems. */
-static unsigned long long tree_bytes(int parent_fd, const char *name, dev_t dev)
+static int add_blocks(void *ctx, const struct ovl_walk_entry *e, struct ovl_error *err)
 {
-        struct stat st;
-        unsigned long long total;
-        _cleanup_closedir_ DIR *d = NULL;
-        struct dirent *de;
-        int fd;
+        (void) err;
+        *(unsigned long long *) ctx += (unsigned long long) e->st->st_blocks * 512;
+        return 0;
+}
 
-        if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || (dev && st.st_dev != dev))
-                return 0;
-        total = (unsigned long long) st.st_blocks * 512;
-        if (!S_ISDIR(st.st_mode))
-                return total;
-        fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 || !(d = fdopendir(fd))) {
-                if (fd >= 0)
-                        close(fd);
-                return total;
-        }
-        while ((de = readdir(d)))
-                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-                        total += tree_bytes(dirfd(d), de->d_name, st.st_dev);
+static int add_dir_blocks(void *ctx, const struct ovl_walk_entry *e, int fd, struct ovl_error *err)
+{
+        (void) fd;
+        return add_blocks(ctx, e, err);
+}
+
+/* Bytes allocated below path, not entering other mounts, with a bounded number of fds at any
+ * depth. Best effort: what cannot be read counts 0. */
+static unsigned long long tree_bytes(const char *path)
+{
+        unsigned long long total = 0;
+        const struct ovl_walk_visitor v = { .ctx = &total, .file = add_blocks, .dir_enter = add_dir_blocks };
+
+        (void) ovl_walk_tree_at(AT_FDCWD, path, OVL_WALK_SKIP_MOUNTS | OVL_WALK_KEEP_GOING, &v, path, NULL);
         return total;
 }
 
@@ -705,7 +703,7 @@ static void describe(struct ovl_workdir *wd, struct ovl_rootfs_info *info)
         if (info->presence == OVL_PRESENCE_MISSING && b && b->in_place(&info->rec))
                 info->presence = OVL_PRESENCE_PRESENT;
         for (size_t i = 0; i < info->rec.scratch.count; i++)
-                info->scratch_bytes += tree_bytes(AT_FDCWD, info->rec.scratch.items[i], 0);
+                info->scratch_bytes += tree_bytes(info->rec.scratch.items[i]);
 }
 
 int ovl_lifecycle_list(const char *work_dir, struct ovl_rootfs_info **ret, size_t *ret_count,
