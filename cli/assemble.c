@@ -9,6 +9,7 @@
 
 #include "backends/backend.h"
 #include "cli/cli.h"
+#include "common/escape.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "rootfs/lifecycle.h"
@@ -275,11 +276,14 @@ int ovl_cmd_assemble(int argc, char **argv, struct ovl_cli_globals *g)
         ovl_strv_free(from_file);
         if (r < 0)
                 return ovl_cli_report(&err, NULL);
-        if (args.json)
+        if (args.json) {
                 print_json(&res);
-        else if (g->verbosity >= 0)
-                printf("assembled %s (%s, %zu layer%s) in %.1f ms\n", res.rec.rootfs, res.rec.backend,
-                       res.rec.layers.count, res.rec.layers.count == 1 ? "" : "s", res.elapsed_ms);
+        } else if (g->verbosity >= 0) {
+                fputs("assembled ", stdout);
+                ovl_escape_text(stdout, res.rec.rootfs); /* one line, whatever the path holds */
+                printf(" (%s, %zu layer%s) in %.1f ms\n", res.rec.backend, res.rec.layers.count,
+                       res.rec.layers.count == 1 ? "" : "s", res.elapsed_ms);
+        }
         ovl_record_clear(&res.rec);
         return 0;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "common/escape.h"
 #include "common/json.h"
 #include "rootfs/lifecycle.h"
 
@@ -44,8 +45,11 @@ int ovl_cmd_destroy(int argc, char **argv, struct ovl_cli_globals *g)
                 ovl_json_string(&j, "backend", rec.backend);
                 ovl_json_bool(&j, "destroyed", true);
                 ovl_json_object_end(&j);
-        } else if (g->verbosity >= 0)
-                printf("destroyed %s (%s)\n", rec.rootfs, rec.backend);
+        } else if (g->verbosity >= 0) {
+                fputs("destroyed ", stdout);
+                ovl_escape_text(stdout, rec.rootfs); /* names from the caller: one line whatever they hold */
+                printf(" (%s)\n", rec.backend);
+        }
         ovl_record_clear(&rec);
         return 0;
 }

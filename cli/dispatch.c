@@ -5,10 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/escape.h"
 #include "common/log.h"
+#include "common/macro.h"
 #include "common/syscalls.h"
+#include "common/testhook.h"
 
 struct command {
         const char *name;
@@ -42,11 +46,85 @@ static void print_help(void)
                OVL_CLI_EXIT_CODES_HELP);
 }
 
+/* The absolute work dir that g->work_dir points to when it was given relative, kept for the life
+ * of the process. */
+static char *absolute_work_dir;
+
+/* Appends the components of `tail` to the absolute path `out` (room for both), dropping "." and
+ * empty ones and letting ".." take the last one off. */
+static void append_lexically(char *out, char *tail)
+{
+        char *save = NULL;
+
+        for (char *c = strtok_r(tail, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+                if (strcmp(c, ".") == 0)
+                        continue;
+                if (strcmp(c, "..") == 0) {
+                        char *slash = strrchr(out, '/');
+                        slash[slash == out ? 1 : 0] = '\0';
+                        continue;
+                }
+                if (strcmp(out, "/") != 0)
+                        strcat(out, "/");
+                strcat(out, c);
+        }
+}
+
+/* Makes a relative path absolute as the kernel would resolve it from here, now: the current
+ * directory joined with it, the longest part of that which exists through realpath (so a
+ * "link/.." means what it means to the kernel), and the rest, which assemble creates, appended
+ * lexically. Returns 0 or -errno. */
+static int make_absolute(const char *path, char **ret)
+{
+        _cleanup_free_ char *cwd = getcwd(NULL, 0), *joined = NULL, *head = NULL, *real = NULL;
+        char *out;
+
+        if (!cwd)
+                return -errno;
+        if (asprintf(&joined, "%s/%s", cwd, path) < 0 || !(head = strdup(joined)))
+                return -ENOMEM;
+        while (!(real = realpath(head, NULL))) {
+                char *slash = strrchr(head, '/');
+                if (errno != ENOENT)
+                        return -errno;
+                slash[slash == head ? 1 : 0] = '\0'; /* "/" always exists: the loop ends */
+        }
+        out = malloc(strlen(real) + strlen(joined) + 2);
+        if (!out)
+                return -ENOMEM;
+        strcpy(out, real);
+        append_lexically(out, joined + strlen(head));
+        *ret = out;
+        return 0;
+}
+
+/* Sets the work dir from --work-dir or OVLBACKEND_WORK_DIR (`source`), made absolute once, here:
+ * the lifecycle writes paths below it into records and hands them to the kernel, where a relative
+ * path means something else or nothing. An absolute or empty value is kept as given. */
+static void set_work_dir(struct ovl_cli_globals *g, const char *value, const char *source)
+{
+        struct ovl_error err = { 0 };
+        char *absolute = NULL;
+        int r;
+
+        if (value[0] == '/' || value[0] == '\0') {
+                g->work_dir = value;
+                return;
+        }
+        r = make_absolute(value, &absolute);
+        if (r < 0) {
+                ovl_error_bad(&err, -r, "%s=%s: cannot make the work dir absolute", source, value);
+                exit(ovl_cli_report(&err, NULL));
+        }
+        free(absolute_work_dir);
+        g->work_dir = absolute_work_dir = absolute;
+}
+
 int ovl_cli_handle_global(int opt, const char *arg, struct ovl_cli_globals *g)
 {
         switch (opt) {
         case OVL_OPT_WORK_DIR:
-                g->work_dir = arg;
+                set_work_dir(g, arg, "--work-dir");
                 return 1;
         case 'v':
                 g->verbosity = g->verbosity < 0 ? 1 : g->verbosity + 1;
@@ -83,12 +161,14 @@ int ovl_cli_usage_error(struct ovl_error *err, const char *command, const char *
 
 int ovl_cli_report(const struct ovl_error *err, const char *command)
 {
-        /* One line, always: callers read the first line of stderr as the reason. */
+        /* One line, always: callers read the first line of stderr as the reason. The message names
+         * paths from layers and from the caller, any of which may hold a newline or an escape
+         * sequence, so it is escaped here, where it leaves the program. */
+        fputs("ovlbackend: ", stderr);
+        ovl_escape_text(stderr, err->msg);
         if (command)
-                fprintf(stderr, "ovlbackend: %s (see 'ovlbackend %s%s--help')\n", err->msg, command,
-                        *command ? " " : "");
-        else
-                fprintf(stderr, "ovlbackend: %s\n", err->msg);
+                fprintf(stderr, " (see 'ovlbackend %s%s--help')", command, *command ? " " : "");
+        fputc('\n', stderr);
         return ovl_error_exit_code(err);
 }
 
@@ -111,13 +191,14 @@ int ovl_cli_run(int argc, char **argv)
                 { "version", no_argument, NULL, 'V' },
                 { 0 },
         };
-        struct ovl_cli_globals g = { .work_dir = getenv("OVLBACKEND_WORK_DIR") };
+        struct ovl_cli_globals g = { .work_dir = OVL_CLI_DEFAULT_WORK_DIR };
         struct ovl_error err = { 0 };
-        const char *legacy = getenv("OVLBACKEND_LEGACY_MOUNT_API");
+        const char *env_work_dir = getenv("OVLBACKEND_WORK_DIR");
+        const char *legacy = ovl_test_hook_getenv("OVLBACKEND_LEGACY_MOUNT_API");
         int opt;
 
-        if (!g.work_dir || !*g.work_dir)
-                g.work_dir = OVL_CLI_DEFAULT_WORK_DIR;
+        if (env_work_dir && *env_work_dir)
+                set_work_dir(&g, env_work_dir, "OVLBACKEND_WORK_DIR");
         if (legacy && strcmp(legacy, "1") == 0)
                 ovl_syscalls_disable_new_api();
         raise_fd_limit();

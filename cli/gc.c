@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "common/escape.h"
 #include "common/json.h"
 #include "rootfs/lifecycle.h"
 
@@ -22,9 +23,15 @@ static void print_items(const struct ovl_gc_report *rep, bool json)
         struct ovl_json j;
 
         if (!json) {
-                for (size_t i = 0; i < rep->count; i++)
-                        printf("%s %s %s (%s)\n", rep->items[i].removed ? "removed" : "kept", rep->items[i].what,
-                               rep->items[i].path, rep->items[i].detail);
+                /* One line per item: the path and the detail (an error message, or a rootfs path
+                 * from a record) are escaped, as either may hold a newline. */
+                for (size_t i = 0; i < rep->count; i++) {
+                        printf("%s %s ", rep->items[i].removed ? "removed" : "kept", rep->items[i].what);
+                        ovl_escape_text(stdout, rep->items[i].path);
+                        fputs(" (", stdout);
+                        ovl_escape_text(stdout, rep->items[i].detail);
+                        fputs(")\n", stdout);
+                }
                 return;
         }
         ovl_json_init(&j, stdout);

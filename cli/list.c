@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "common/escape.h"
 #include "common/json.h"
 #include "rootfs/lifecycle.h"
 
@@ -51,8 +52,11 @@ static void print_table(const struct ovl_rootfs_info *infos, size_t n)
 
                 if (localtime_r(&t, &tm))
                         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-                printf("%-8s %-6zu %-8s %10llu %-20s %s\n", infos[i].rec.backend, infos[i].rec.layers.count,
-                       ovl_presence_name(&infos[i]), infos[i].scratch_bytes, when, infos[i].rec.rootfs);
+                printf("%-8s %-6zu %-8s %10llu %-20s ", infos[i].rec.backend, infos[i].rec.layers.count,
+                       ovl_presence_name(&infos[i]), infos[i].scratch_bytes, when);
+                /* Escaped: a rootfs path may hold a newline, and this table is one line per rootfs. */
+                ovl_escape_text(stdout, infos[i].rec.rootfs);
+                putchar('\n');
         }
 }
 

@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 
+#include "common/escape.h"
 #include "common/json.h"
 
 void ovl_json_init(struct ovl_json *j, FILE *out)
@@ -17,19 +18,24 @@ void ovl_json_write_escaped(FILE *out, const char *s)
         const unsigned char *p = (const unsigned char *) s;
 
         fputc('"', out);
-        for (; *p; p++) {
+        while (*p) {
+                size_t len = ovl_escape_utf8_len((const char *) p);
+
                 if (*p == '"' || *p == '\\')
                         fprintf(out, "\\%c", *p);
                 else if (*p == '\n')
                         fputs("\\n", out);
                 else if (*p == '\t')
                         fputs("\\t", out);
-                else if (*p < 0x20 || *p >= 0x7f)
-                        /* Paths are bytes, not UTF-8: escape every non-ASCII byte so that any
-                         * parser accepts the output and the bytes can be recovered. */
+                else if (len == 1 && (*p < 0x20 || *p == 0x7f))
                         fprintf(out, "\\u%04x", *p);
+                else if (len == 0)
+                        fputs("\\ufffd", out);
+                else if (len == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+                        fprintf(out, "\\u%04x", p[1]); /* a C1 control: U+0080-U+009F is its second byte */
                 else
-                        fputc(*p, out);
+                        fwrite(p, 1, len, out);
+                p += len ? len : 1;
         }
         fputc('"', out);
 }

@@ -27,6 +27,13 @@ void ovl_json_int(struct ovl_json *j, const char *key, int64_t value);
 void ovl_json_bool(struct ovl_json *j, const char *key, bool value);
 void ovl_json_double(struct ovl_json *j, const char *key, double value);
 
-/* Writes s as a JSON string literal (quotes included), escaping control characters and invalid
- * UTF-8 is passed through byte by byte as \u00XX escapes so the output always parses. */
+/* Writes s as a JSON string literal (quotes included) that every parser accepts: '"' and '\\' as
+ * \" and \\, newline and tab as \n and \t, other control characters (below 0x20, 0x7f and the C1
+ * controls U+0080-U+009F) as \u00XX of their code point; any other well-formed UTF-8 (é, 日本)
+ * as it is, so a UTF-8 path reads back exactly.
+ * A byte that is not part of well-formed UTF-8 becomes \ufffd (U+FFFD, the replacement
+ * character), one per byte. That loses the byte, on purpose: JSON has no way to carry a raw byte,
+ * and \u00XX of the byte's value would decode as a different, valid character (byte E9 as "é",
+ * whose UTF-8 is C3 A9), silently naming another path, whereas U+FFFD says plainly that the name
+ * was not UTF-8. The text output (ovl_escape_text) keeps such bytes exactly, as \xHH. */
 void ovl_json_write_escaped(FILE *out, const char *s);

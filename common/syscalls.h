@@ -39,8 +39,8 @@ struct mount_attr {
 #endif
 
 /* Switches the new mount API and openat2 off for this process: every wrapper below then fails with
- * ENOSYS. Called once at start-up when OVLBACKEND_LEGACY_MOUNT_API=1, so tests can force the
- * fallbacks on a kernel that has the new calls. */
+ * ENOSYS. Called once at start-up when OVLBACKEND_LEGACY_MOUNT_API=1 and the test hooks are on (see
+ * common/testhook.h), so tests can force the fallbacks on a kernel that has the new calls. */
 void ovl_syscalls_disable_new_api(void);
 
 /* Returns whether the new API was switched off by ovl_syscalls_disable_new_api(). */

@@ -110,7 +110,7 @@ static void log_status(void)
                         ovl_log(OVL_LOG_DEBUG, "sandbox: worker %d %s", (int) getpid(), line);
 }
 
-/* OVLBACKEND_TEST_TRY_SYSCALLS=1 (tests only, and only inside the sandbox): calls outside the
+/* OVLBACKEND_TEST_TRY_SYSCALLS=1 (a test hook, and only inside the sandbox): calls outside the
  * allowlist, each with arguments that make it fail harmlessly with another error than EPERM should
  * the filter let it through, and says what each returned. */
 static void try_denied_syscalls(void)
@@ -128,7 +128,7 @@ static void try_denied_syscalls(void)
                 { "swapon", SYS_swapon, 0, 0, 0 },
                 { "unshare(CLONE_NEWUSER)", SYS_unshare, CLONE_NEWUSER, 0, 0 },
         };
-        const char *want = getenv("OVLBACKEND_TEST_TRY_SYSCALLS");
+        const char *want = ovl_test_hook_getenv("OVLBACKEND_TEST_TRY_SYSCALLS");
 
         if (!want || strcmp(want, "1") != 0)
                 return;

@@ -5,7 +5,9 @@
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd findmnt python3
+[ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours OVLBACKEND_LEGACY_MOUNT_API)"
 enter_private_mountns "$@"
+PLAIN=$OVLBACKEND
 
 mounts_now() { findmnt -rn -o TARGET | sort; }
 L=$TEST_TMP/layer
@@ -16,7 +18,8 @@ manifest "$L" >"$TEST_TMP/layer-before"
 before=$(mounts_now)
 
 for mode in new legacy; do
-        [ "$mode" = new ] || export OVLBACKEND_LEGACY_MOUNT_API=1
+        # Only the test build honours the legacy switch.
+        [ "$mode" = new ] || { export OVLBACKEND_LEGACY_MOUNT_API=1; OVLBACKEND=$OVLBACKEND_HOOKED; }
         R=$TEST_TMP/R-$mode
         run_ovl 0 assemble --backend=bind --rootfs="$R" "$L"
         [ "$(diff <(echo "$before") <(mounts_now) | grep '^>')" = "> $R" ] || fail "other mounts than $R appeared"
@@ -42,6 +45,7 @@ for mode in new legacy; do
         [ -d "$R" ] && [ -z "$(ls -A "$R")" ] || fail "the caller's empty directory was not kept empty"
         rmdir "$R"
         unset OVLBACKEND_LEGACY_MOUNT_API
+        OVLBACKEND=$PLAIN
 done
 manifest "$L" | diff "$TEST_TMP/layer-before" - >&2 || fail "the layer changed"
 

@@ -4,6 +4,7 @@
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd python3
+[ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours OVLBACKEND_TEST_STOP)"
 enter_private_mountns "$@"
 . "$OVL_TESTS_SRCDIR/lib/fixtures.sh"
 EXAMPLE=$OVL_TESTS_SRCDIR/../examples/containerizer.sh
@@ -13,7 +14,7 @@ make_fixture "$TEST_TMP/img" aufs
 LAYERS=("$TEST_TMP/img/l0" "$TEST_TMP/img/l1" "$TEST_TMP/img/l2")
 
 # A crashed run's leftover: a record whose assemble never finished.
-OVLBACKEND_TEST_STOP=checkpoint-1 "$OVLBACKEND" -q --no-sandbox assemble --backend=copy \
+OVLBACKEND_TEST_STOP=checkpoint-1 "$OVLBACKEND_HOOKED" -q --no-sandbox assemble --backend=copy \
         --rootfs="$TEST_TMP/crashed" "${LAYERS[@]}" &
 pid=$!
 for _ in $(seq 1 500); do

@@ -6,6 +6,7 @@
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd python3 setpriv mount umount findmnt
+[ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours OVLBACKEND_LEGACY_MOUNT_API)"
 enter_private_mountns "$@"
 
 # expect_clean_failure R PART...: the last run printed one line starting "ovlbackend: " holding
@@ -179,7 +180,10 @@ PY
 R=$TEST_TMP/rootfs
 # Both ways of opening a path below the rootfs: openat2, and the component walk without it.
 for legacy in 0 1; do
-        OVLBACKEND_LEGACY_MOUNT_API=$legacy run_ovl 0 assemble --backend=copy --rootfs="$R" "$TEST_TMP/deep"
+        # Only the test build honours the legacy switch.
+        bin=$OVLBACKEND
+        [ "$legacy" = 0 ] || bin=$OVLBACKEND_HOOKED
+        OVLBACKEND_LEGACY_MOUNT_API=$legacy OVLBACKEND=$bin run_ovl 0 assemble --backend=copy --rootfs="$R" "$TEST_TMP/deep"
         python3 - "$R" <<'PY' || fail "the deep tree was not copied right (legacy API: $legacy)"
 import os, stat, sys
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
@@ -201,7 +205,7 @@ assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_nlink == 2, st
 assert (st.st_dev, st.st_ino) == (ln.st_dev, ln.st_ino), "link is not a hard link of file"
 assert os.readlink("symlink", dir_fd=fd) == "file"
 PY
-        OVLBACKEND_LEGACY_MOUNT_API=$legacy run_ovl 0 destroy "$R"
+        OVLBACKEND_LEGACY_MOUNT_API=$legacy OVLBACKEND=$bin run_ovl 0 destroy "$R"
         assert_absent "$R"
         assert_workdir_clean
 done

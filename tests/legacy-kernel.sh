@@ -7,11 +7,16 @@
 require_root
 require_cmd python3
 [ -x "${OVL_ENOSYS_SHIM:-}" ] || skip "OVL_ENOSYS_SHIM (tests/enosys-shim, built by make check) is not set"
+[ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours OVLBACKEND_LEGACY_MOUNT_API, for the tests it runs)"
 enter_private_mountns "$@"
 
 printf '#!/usr/bin/env bash\nexec %q %q "$@"\n' "$OVL_ENOSYS_SHIM" "$OVLBACKEND" >"$TEST_TMP/ovlbackend-old-kernel"
 chmod 0755 "$TEST_TMP/ovlbackend-old-kernel"
 export OVLBACKEND=$TEST_TMP/ovlbackend-old-kernel
+# The tests it runs use the test build for their legacy-switch runs: under the shim too.
+printf '#!/usr/bin/env bash\nexec %q %q "$@"\n' "$OVL_ENOSYS_SHIM" "$OVLBACKEND_HOOKED" >"$TEST_TMP/ovlbackend-hooked-old-kernel"
+chmod 0755 "$TEST_TMP/ovlbackend-hooked-old-kernel"
+export OVLBACKEND_HOOKED=$TEST_TMP/ovlbackend-hooked-old-kernel
 
 run_ovl 0 probe --json "$TEST_TMP/probe"
 python3 - "$OUT" <<'PY' || fail "probe under the shim does not see an old kernel: $OUT"

@@ -9,6 +9,7 @@
 require_root
 require_cmd setfattr setfacl python3 findmnt
 require_overlayfs
+[ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours OVLBACKEND_TEST_STOP)"
 enter_private_mountns "$@"
 . "$OVL_TESTS_SRCDIR/lib/fixtures.sh"
 
@@ -44,7 +45,7 @@ state_of() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
 stop_at() {
         local point=$1 backend=$2 pid p state= stopped=finished layers procs
         mapfile -t layers < <(layers_for "$backend")
-        OVLBACKEND_TEST_STOP=$point "$OVLBACKEND" -q assemble --backend="$backend" --rootfs="$R" "${layers[@]}" &
+        OVLBACKEND_TEST_STOP=$point "$OVLBACKEND_HOOKED" -q assemble --backend="$backend" --rootfs="$R" "${layers[@]}" &
         pid=$!
         for _ in $(seq 1 1000); do
                 procs="$pid $(pgrep -P "$pid" || true)"

@@ -7,7 +7,9 @@
 require_root
 require_cmd umoci debootstrap python3 tar sha256sum setfattr getfattr setfacl findmnt
 require_overlayfs
+[ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours OVLBACKEND_LEGACY_MOUNT_API)"
 enter_private_mountns "$@"
+PLAIN=$OVLBACKEND
 . "$OVL_TESTS_SRCDIR/lib/debian-fixture.sh"
 . "$OVL_TESTS_SRCDIR/lib/oci.sh"
 
@@ -30,7 +32,8 @@ for format in aufs overlay; do
 done
 mounts_before=$(findmnt -rn -o TARGET | sort)
 for mode in new legacy; do
-        if [ "$mode" = legacy ]; then export OVLBACKEND_LEGACY_MOUNT_API=1; fi
+        # Only the test build honours the legacy switch.
+        if [ "$mode" = legacy ]; then export OVLBACKEND_LEGACY_MOUNT_API=1 OVLBACKEND=$OVLBACKEND_HOOKED; fi
         for format in aufs overlay; do
                 R=$TEST_TMP/R-$format-$mode
                 start=$SECONDS
@@ -49,6 +52,7 @@ for mode in new legacy; do
                 assert_absent "$R"
         done
         unset OVLBACKEND_LEGACY_MOUNT_API
+        OVLBACKEND=$PLAIN
 done
 [ "$(findmnt -rn -o TARGET | sort)" = "$mounts_before" ] || fail "mounts left after destroy"
 for format in aufs overlay; do

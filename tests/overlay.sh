@@ -8,8 +8,10 @@
 require_root
 require_cmd setfattr setfacl python3 findmnt
 require_overlayfs
+[ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours OVLBACKEND_LEGACY_MOUNT_API)"
 enter_private_mountns "$@"
 . "$OVL_TESTS_SRCDIR/lib/fixtures.sh"
+PLAIN=$OVLBACKEND
 
 mounts_now() { findmnt -rn -o TARGET | sort; }
 
@@ -38,7 +40,8 @@ same_view() {
 }
 
 for mode in new legacy; do
-        if [ "$mode" = legacy ]; then export OVLBACKEND_LEGACY_MOUNT_API=1; fi
+        # Only the test build honours the legacy switch.
+        if [ "$mode" = legacy ]; then export OVLBACKEND_LEGACY_MOUNT_API=1 OVLBACKEND=$OVLBACKEND_HOOKED; fi
         for format in aufs overlay overlay-user xattr mixed; do
                 [ -d "$TEST_TMP/$format" ] || make_fixture "$TEST_TMP/$format" "$format"
                 same_view "$format" "$mode"
@@ -70,6 +73,7 @@ for mode in new legacy; do
         [ "$(cat "$TEST_TMP/odd-$mode"/{one,two,three} | tr -d '\n')" = 123 ] || fail "odd paths read wrong"
         run_ovl 0 destroy "$TEST_TMP/odd-$mode"
         unset OVLBACKEND_LEGACY_MOUNT_API
+        OVLBACKEND=$PLAIN
 done
 
 # 64 layers whose paths are long: far more than a page of mount options.
@@ -77,11 +81,12 @@ long=$TEST_TMP/$(printf 'long%.0s' $(seq 40))
 many_layers "$long" 64 "layer-with-a-long-name-"
 mapfile -t layers < <(printf '%s\n' "$long"/layer-*)
 for mode in new legacy; do
-        [ "$mode" = new ] || export OVLBACKEND_LEGACY_MOUNT_API=1
+        [ "$mode" = new ] || export OVLBACKEND_LEGACY_MOUNT_API=1 OVLBACKEND=$OVLBACKEND_HOOKED
         run_ovl 0 assemble --backend=overlay --rootfs="$TEST_TMP/long-$mode" "${layers[@]}"
         check_many "$TEST_TMP/long-$mode" 64
         run_ovl 0 destroy "$TEST_TMP/long-$mode"
         unset OVLBACKEND_LEGACY_MOUNT_API
+        OVLBACKEND=$PLAIN
 done
 
 # 500 and 1200 layers (from a list file); past the kernel's 500 the bottom is flattened once and

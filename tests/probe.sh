@@ -6,6 +6,7 @@
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd python3 findmnt mkfs.ext4 setpriv unshare
+[ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours OVLBACKEND_LEGACY_MOUNT_API)"
 enter_private_mountns "$@"
 
 D=$TEST_TMP/probe
@@ -51,7 +52,7 @@ fi
 # The new API: fsopen and lowerdir+ as util-linux-independent facts are hard to get from a shell,
 # so the overlay backend's own choice is checked instead, further down. The legacy switch turns
 # them off and leaves overlay working through mount(2), with the same limit.
-OVLBACKEND_LEGACY_MOUNT_API=1 run_ovl 0 probe --json "$D"
+OVLBACKEND_LEGACY_MOUNT_API=1 OVLBACKEND=$OVLBACKEND_HOOKED run_ovl 0 probe --json "$D"
 python3 - "$OUT" "$(json 'o["max_layers"]')" <<'PY' || fail "probe with the legacy switch is wrong: $OUT"
 import json, sys
 o = json.loads(sys.argv[1])

@@ -9,6 +9,7 @@ require_root
 require_cmd setpriv unshare python3 setfattr
 require_overlayfs
 require_cmd useradd userdel
+[ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours OVLBACKEND_LEGACY_MOUNT_API)"
 # An unprivileged user of its own, removed with the scratch.
 USER_NAME=ovlbrl$$
 useradd --system --no-create-home --shell /usr/sbin/nologin "$USER_NAME" || fail "useradd $USER_NAME"
@@ -27,7 +28,8 @@ echo f >"$D/foreign/x/f"
 chown -R 1000:1000 "$D/foreign"
 cat >"$D/run.sh" <<'SH'
 set -euo pipefail
-D=$1 OVLBACKEND=$2 MANIFEST=$3
+D=$1 OVLBACKEND=$2 MANIFEST=$3 HOOKED=$4
+PLAIN=$OVLBACKEND
 export OVLBACKEND_WORK_DIR=$D/work
 fail() { echo "FAIL (rootless): $*" >&2; exit 1; }
 # Layers an unprivileged user can make: AUFS markers in l1, user.overlay.* and 0/0 devices in l2.
@@ -43,7 +45,8 @@ assert o["overlay"]["supported"] and o["userxattr"]["supported"], (o["overlay"],
 assert o["recommended_backend"] == "overlay", o["recommended_backend"]' || fail "probe"
 "$OVLBACKEND" -q assemble --backend=copy --rootfs="$D/copy" "$D/l0" "$D/l1" "$D/l2" || fail "copy assemble"
 for mode in new legacy; do
-        [ "$mode" = new ] || export OVLBACKEND_LEGACY_MOUNT_API=1
+        # Only the test build honours the legacy switch.
+        [ "$mode" = new ] || { export OVLBACKEND_LEGACY_MOUNT_API=1; OVLBACKEND=$HOOKED; }
         "$OVLBACKEND" -q assemble --backend=overlay --rootfs="$D/ovl" "$D/l0" "$D/l1" "$D/l2" || fail "overlay assemble ($mode)"
         grep -q " $D/ovl overlay .*userxattr" /proc/self/mounts || fail "the overlay is not a userxattr mount ($mode)"
         diff <(python3 "$MANIFEST" "$D/copy" --dir-mtime | tail -n +2) <(python3 "$MANIFEST" "$D/ovl" --dir-mtime | tail -n +2) >&2 ||
@@ -53,6 +56,7 @@ for mode in new legacy; do
         [ ! -e "$D/l1/d/written" ] && [ ! -e "$D/l2/d/written" ] || fail "a write reached a layer"
         "$OVLBACKEND" -q destroy "$D/ovl" || fail "destroy ($mode)"
         unset OVLBACKEND_LEGACY_MOUNT_API
+        OVLBACKEND=$PLAIN
 done
 # A layer whose owners have no id here: the copy refuses clearly (3) and leaves nothing.
 rc=0
@@ -64,7 +68,7 @@ rc=0
 [ -z "$(find "$D/work" -mindepth 2 -not -path "$D/work/probe/*")" ] || fail "work dir not clean: $(find "$D/work" -mindepth 2)"
 echo rootless-ok
 SH
-out=$("${AS_USER[@]}" unshare -Urm bash "$D/run.sh" "$D" "$OVLBACKEND" "$OVL_TESTS_SRCDIR/lib/manifest.py" 2>&1) ||
+out=$("${AS_USER[@]}" unshare -Urm bash "$D/run.sh" "$D" "$OVLBACKEND" "$OVL_TESTS_SRCDIR/lib/manifest.py" "$OVLBACKEND_HOOKED" 2>&1) ||
         fail "rootless run failed: $out"
 assert_contains "$out" rootless-ok
 echo "PASS: rootless: overlay (userxattr, new API and mount(2)) equals copy; probe agrees"

@@ -8,6 +8,7 @@
 require_root
 require_cmd capsh strace findmnt pgrep python3
 require_overlayfs
+[ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours OVLBACKEND_TEST_TRY_SYSCALLS and OVLBACKEND_TEST_STOP)"
 enter_private_mountns "$@"
 
 mkdir -p "$TEST_TMP/l0/etc" "$TEST_TMP/l1/etc"
@@ -47,14 +48,14 @@ for backend in copy bind overlay; do
         run_ovl 0 destroy "$R"
 
         # Calls outside the allowlist fail with EPERM; the backend's own work still succeeds.
-        OVLBACKEND_TEST_TRY_SYSCALLS=1 run_ovl 0 assemble --backend="$backend" --rootfs="$R" "${layers[@]}"
+        OVLBACKEND_TEST_TRY_SYSCALLS=1 OVLBACKEND=$OVLBACKEND_HOOKED run_ovl 0 assemble --backend="$backend" --rootfs="$R" "${layers[@]}"
         for call in ptrace kexec_file_load init_module bpf keyctl reboot swapon "unshare(CLONE_NEWUSER)"; do
                 assert_contains "$ERR" "sandbox: try $call: Operation not permitted"
         done
         [ -e "$R/etc/base" ] || fail "$backend: the sandboxed assemble made no rootfs"
         run_ovl 0 destroy "$R"
         # With --seccomp-deny=kill the first such call kills the worker: a clean failure.
-        OVLBACKEND_TEST_TRY_SYSCALLS=1 run_ovl 1 --seccomp-deny=kill assemble --backend="$backend" --rootfs="$R" "${layers[@]}"
+        OVLBACKEND_TEST_TRY_SYSCALLS=1 OVLBACKEND=$OVLBACKEND_HOOKED run_ovl 1 --seccomp-deny=kill assemble --backend="$backend" --rootfs="$R" "${layers[@]}"
         assert_contains "$ERR" "killed by its seccomp filter"
         assert_absent "$R"
         [ "$(mounts_now)" = "$BEFORE" ] || fail "$backend: a killed worker left a mount"
@@ -67,7 +68,7 @@ assert_contains "$ERR" "--seccomp-deny: expected eperm or kill"
 
 # An overlay with its upper on a tmpfs, paused in the worker with the mount made but not yet handed
 # back: the host sees nothing new, and the worker lives in another mount namespace.
-OVLBACKEND_TEST_STOP=handback "$OVLBACKEND" -q assemble --backend=overlay --upper=tmpfs:8m --rootfs="$R" \
+OVLBACKEND_TEST_STOP=handback "$OVLBACKEND_HOOKED" -q assemble --backend=overlay --upper=tmpfs:8m --rootfs="$R" \
         "$TEST_TMP/l0" "$TEST_TMP/l1" &
 pid=$!
 worker=

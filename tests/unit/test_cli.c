@@ -2,8 +2,12 @@
 #include "config.h"
 
 #include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/error.h"
@@ -147,12 +151,12 @@ END_TEST
 
 START_TEST(test_assemble_work_dir)
 {
-        static const char *const args[] = { "assemble", "--work-dir=X", "-b", "copy", "-r", "/r", "l", NULL };
+        static const char *const args[] = { "assemble", "--work-dir=/X", "-b", "copy", "-r", "/r", "l", NULL };
         struct assemble_run run;
 
         run_assemble(&run, args);
         ck_assert_int_eq(run.r, OVL_CLI_RUN);
-        ck_assert_str_eq(run.g.work_dir, "X");
+        ck_assert_str_eq(run.g.work_dir, "/X");
         free_argv(&run.a);
 }
 END_TEST
@@ -384,6 +388,67 @@ START_TEST(test_simple_globals)
 }
 END_TEST
 
+/* Parses --work-dir=value (from the current directory) and asserts the work dir it gives. */
+static void assert_work_dir(const char *value, const char *want)
+{
+        char opt[256];
+        const char *const args[] = { "list", opt, NULL };
+        struct simple_run run;
+
+        snprintf(opt, sizeof(opt), "--work-dir=%s", value);
+        run_simple(&run, args, 0, 0);
+        ck_assert_int_eq(run.r, OVL_CLI_RUN);
+        ck_assert_str_eq(run.g.work_dir, want);
+        free_argv(&run.a);
+}
+
+START_TEST(test_simple_work_dir_relative)
+{
+        /* A relative work dir is made absolute from the current directory as the kernel resolves
+         * it: "s/.." is the parent of s's target, not the current directory. The part that does
+         * not exist yet is appended lexically. Absolute and empty values are kept as given. */
+        char tmpl[] = "/tmp/ovl-test-cli.XXXXXX", path[512], want[512];
+        char *dir = mkdtemp(tmpl), *real;
+        int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        ck_assert_ptr_nonnull(dir);
+        ck_assert_int_ge(cwd, 0);
+        real = realpath(dir, NULL);
+        ck_assert_ptr_nonnull(real);
+        snprintf(path, sizeof(path), "%s/a", real);
+        ck_assert_int_eq(mkdir(path, 0700), 0);
+        snprintf(path, sizeof(path), "%s/a/b", real);
+        ck_assert_int_eq(mkdir(path, 0700), 0);
+        snprintf(path, sizeof(path), "%s/s", real);
+        ck_assert_int_eq(symlink("a/b", path), 0);
+        ck_assert_int_eq(chdir(real), 0);
+
+        snprintf(want, sizeof(want), "%s/wd", real);
+        assert_work_dir("wd", want);
+        assert_work_dir("./wd/", want);
+        assert_work_dir("a/../wd", want);
+        snprintf(want, sizeof(want), "%s/a/wd/new", real);
+        assert_work_dir("s/../wd/./new", want);
+        assert_work_dir("s/../wd/x/../new//", want);
+        snprintf(want, sizeof(want), "%s/a/b", real);
+        assert_work_dir("s", want);
+        assert_work_dir(".", real);
+        assert_work_dir("/abs/./x/../y", "/abs/./x/../y");
+        assert_work_dir("", "");
+
+        ck_assert_int_eq(fchdir(cwd), 0);
+        close(cwd);
+        snprintf(path, sizeof(path), "%s/s", real);
+        ck_assert_int_eq(unlink(path), 0);
+        snprintf(path, sizeof(path), "%s/a/b", real);
+        ck_assert_int_eq(rmdir(path), 0);
+        snprintf(path, sizeof(path), "%s/a", real);
+        ck_assert_int_eq(rmdir(path), 0);
+        ck_assert_int_eq(rmdir(real), 0);
+        free(real);
+}
+END_TEST
+
 START_TEST(test_simple_help)
 {
         static const char *const args[] = { "destroy", "--help", NULL };
@@ -457,6 +522,7 @@ static Suite *cli_suite(void)
         tcase_add_test(simple, test_simple_range);
         tcase_add_test(simple, test_simple_json);
         tcase_add_test(simple, test_simple_globals);
+        tcase_add_test(simple, test_simple_work_dir_relative);
         tcase_add_test(simple, test_simple_help);
         tcase_add_test(simple, test_simple_too_many);
         tcase_add_test(simple, test_simple_missing);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/escape.h"
 #include "common/json.h"
 
 /* An in-memory stream and a writer on it. */
@@ -280,12 +281,70 @@ START_TEST(test_escape_control)
 }
 END_TEST
 
-START_TEST(test_escape_high_bytes)
+START_TEST(test_escape_utf8_kept)
 {
-        /* Every byte >= 0x80 becomes its own \u00XX escape, valid UTF-8 or not. */
-        assert_escaped("\x80", "\"\\u0080\"");
-        assert_escaped("\xff", "\"\\u00ff\"");
-        assert_escaped("caf\xc3\xa9", "\"caf\\u00c3\\u00a9\"");
+        /* Well-formed UTF-8 is written as it is, so a UTF-8 path reads back exactly. */
+        assert_escaped("caf\xc3\xa9", "\"caf\xc3\xa9\"");
+        assert_escaped("/p/\xc3\xa9\nx", "\"/p/\xc3\xa9\\nx\"");
+        assert_escaped("\xe6\x97\xa5\xe6\x9c\xac", "\"\xe6\x97\xa5\xe6\x9c\xac\"");
+        assert_escaped("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\"");
+        assert_escaped("\xc2\xa0\xef\xbf\xbd", "\"\xc2\xa0\xef\xbf\xbd\"");
+}
+END_TEST
+
+START_TEST(test_escape_c1_controls)
+{
+        /* U+0080-U+009F are control characters too: escaped as their code point, which loses
+         * nothing (\u009b reads back as U+009B, whose UTF-8 is C2 9B). */
+        assert_escaped("\xc2\x80", "\"\\u0080\"");
+        assert_escaped("\xc2\x9b" "31m", "\"\\u009b31m\"");
+        assert_escaped("\xc2\x9f", "\"\\u009f\"");
+}
+END_TEST
+
+START_TEST(test_escape_invalid_utf8)
+{
+        /* A byte outside well-formed UTF-8 becomes U+FFFD, one per byte (see json.h for why not
+         * \u00XX); what follows it is read afresh. */
+        assert_escaped("\x80", "\"\\ufffd\"");
+        assert_escaped("\xff", "\"\\ufffd\"");
+        assert_escaped("caf\xe9", "\"caf\\ufffd\"");
+        assert_escaped("\xc0\xaf", "\"\\ufffd\\ufffd\"");         /* overlong '/' */
+        assert_escaped("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""); /* surrogate */
+        assert_escaped("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* past U+10FFFF */
+        assert_escaped("\xe6\x97" "a", "\"\\ufffd\\ufffda\"");     /* cut short */
+        assert_escaped("\xc3\xc3\xa9", "\"\\ufffd\xc3\xa9\"");
+        assert_escaped("\xf0\x9f\x98", "\"\\ufffd\\ufffd\\ufffd\"");
+}
+END_TEST
+
+START_TEST(test_escape_every_byte_valid)
+{
+        /* Every byte value, in every position: the output is a string literal without a control
+         * byte, and its raw bytes are well-formed UTF-8. */
+        char in[3 * 255 + 1];
+        size_t n = 0;
+
+        for (int c = 1; c < 256; c++) {
+                in[n++] = (char) c;
+                in[n++] = '"';
+                in[n++] = (char) (256 - c);
+        }
+        in[n] = '\0';
+        char *out = escaped(in);
+        size_t len = strlen(out);
+
+        ck_assert_uint_ge(len, 2);
+        ck_assert_int_eq(out[0], '"');
+        ck_assert_int_eq(out[len - 1], '"');
+        for (const char *p = out; *p;) {
+                size_t k = ovl_escape_utf8_len(p);
+                ck_assert_msg(k > 0, "invalid UTF-8 at offset %zu", (size_t) (p - out));
+                ck_assert_msg((unsigned char) *p >= 0x20 && (unsigned char) *p != 0x7f, "control byte at %zu",
+                              (size_t) (p - out));
+                p += k;
+        }
+        free(out);
 }
 END_TEST
 
@@ -327,7 +386,10 @@ static Suite *json_suite(void)
         tcase_add_test(escape, test_escape_quote_backslash);
         tcase_add_test(escape, test_escape_newline_tab);
         tcase_add_test(escape, test_escape_control);
-        tcase_add_test(escape, test_escape_high_bytes);
+        tcase_add_test(escape, test_escape_utf8_kept);
+        tcase_add_test(escape, test_escape_c1_controls);
+        tcase_add_test(escape, test_escape_invalid_utf8);
+        tcase_add_test(escape, test_escape_every_byte_valid);
         tcase_add_test(escape, test_escape_in_keys);
         suite_add_tcase(s, escape);
         return s;
