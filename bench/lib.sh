@@ -8,7 +8,9 @@ BENCH_DIR=${BENCH_DIR:-/var/tmp/ovlbackend-bench}
 BENCH_CACHE=${OVL_FIXTURE_CACHE:-/var/cache/ovlbackend-fixtures}
 BENCH_CSV=${BENCH_CSV:-$BENCH_DIR/results.csv}
 export OVLBACKEND_WORK_DIR=$BENCH_DIR/work
+# Shut to other users: assemble refuses rootfses every local user can reach.
 mkdir -p "$BENCH_DIR"
+chmod 0700 "$BENCH_DIR"
 
 now() { date +%s.%N; }
 

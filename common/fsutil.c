@@ -415,9 +415,16 @@ static int remove_file(void *ctx, const struct ovl_walk_entry *e, struct ovl_err
 
 static int remove_dir(void *ctx, const struct ovl_walk_entry *e, struct ovl_error *err)
 {
-        if (unlinkat(e->dirfd, e->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-                return ovl_error_fail(err, errno, "%s: remove directory %s", (const char *) ctx, e->name);
-        return 0;
+        if (unlinkat(e->dirfd, e->name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+                return 0;
+        /* Emptied a moment ago: someone moved or made entries in it meanwhile (a container still
+         * running). Like a directory moved under the walk, a reason to stop, not a failure. */
+        if (errno == ENOTEMPTY) {
+                ovl_error_fail(err, 0, "%s: the tree changed while it was removed (%s filled again)",
+                               (const char *) ctx, e->name);
+                return -EAGAIN;
+        }
+        return ovl_error_fail(err, errno, "%s: remove directory %s", (const char *) ctx, e->name);
 }
 
 int ovl_remove_tree_at(int dirfd, const char *name, const char *what, struct ovl_error *err)

@@ -15,9 +15,6 @@ require_overlayfs
 [ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours the test switches)"
 enter_private_mountns "$@"
 
-# Each hole found is reported and counted; the test fails at the end, so one run shows them all.
-HOLES=0
-hole() { echo "HOLE: $*" >&2; HOLES=$((HOLES + 1)); }
 # check WHAT FUNCTION: runs one case in a subshell; any failure in it is a hole.
 check() { if ! ("$2"); then hole "$1"; fi; }
 mounts_now() { findmnt -rn -o TARGET | sort; }

@@ -16,7 +16,6 @@ require_cmd setpriv losetup findmnt python3
 [ -n "${OVL_TEST_IN_MOUNTNS:-}" ] || rmdir "$TEST_TMP"
 enter_private_mountns "$@"
 
-NOBODY=65534
 # Through env: setpriv execs its command with root's capabilities still effective (they go only at
 # that execve), so the kernel would resolve the command's own path as root.
 as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- env -- "$@"; }
@@ -37,11 +36,6 @@ cleanup_all() {
 }
 trap cleanup_all EXIT
 
-HOLES=0
-hole() {
-        echo "HOLE: $*" >&2
-        HOLES=$((HOLES + 1))
-}
 
 # The decoy disk: 1 MiB holding a marker, behind a loop device.
 MARKER="ovlbackend-decoy-disk-$RANDOM$RANDOM"

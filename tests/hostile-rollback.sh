@@ -15,7 +15,6 @@ require_cmd setpriv python3 findmnt
 [ -n "${OVL_TEST_IN_MOUNTNS:-}" ] || rmdir "$TEST_TMP"
 enter_private_mountns "$@"
 
-NOBODY=65534
 # Through env: setpriv execs its command with root's capabilities still effective (they go only at
 # that execve), so the kernel would resolve the command's own path as root.
 as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- env -- "$@"; }
@@ -42,11 +41,6 @@ case $HELP in *--allow-reachable-rootfs*) REACHABLE=(--allow-reachable-rootfs) ;
 
 # Each attack is one function; a hole it finds is reported and ends that attack, not the test, so
 # one run shows every hole; the test fails at the end if there was any.
-HOLES=0
-hole() {
-        echo "HOLE: $*" >&2
-        HOLES=$((HOLES + 1))
-}
 
 # A part that cannot be staged here is a note, or a failure where every part must run (CI).
 not_staged() {

@@ -15,9 +15,6 @@ require_overlayfs
 [ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build with its stop points)"
 enter_private_mountns "$@"
 
-# Each hole found is reported and counted; the test fails at the end, so one run shows them all.
-HOLES=0
-hole() { echo "HOLE: $*" >&2; HOLES=$((HOLES + 1)); }
 status_field() { grep -m1 -P "sandbox: worker \d+ $2:\t" <<<"$1" | sed 's/.*:\t//'; }
 decode() { capsh --decode="$1" | sed "s/.*=//" | tr , "\n" | sort | paste -sd,; }
 mounts_now() { findmnt -rn -o TARGET | sort; }

@@ -20,7 +20,6 @@ require_cmd setpriv python3
 [ -n "${OVL_TEST_IN_MOUNTNS:-}" ] || rmdir "$TEST_TMP"
 enter_private_mountns "$@"
 
-NOBODY=65534
 # Through env: setpriv execs its command with root's capabilities still effective (they go only at
 # that execve), so the kernel would resolve the command's own path as root.
 as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- env -- "$@"; }
@@ -30,11 +29,6 @@ OPEN=$(mktemp -d /var/tmp/ovlbackend-hostile-workdir.XXXXXX)
 chmod 1777 "$OPEN"
 trap 'rm -rf "$OPEN" || true; cleanup_test_tmp' EXIT
 
-HOLES=0
-hole() {
-        echo "HOLE: $*" >&2
-        HOLES=$((HOLES + 1))
-}
 
 L=$TEST_TMP/layer
 mkdir -p "$L/etc"

@@ -20,7 +20,6 @@ enter_private_mountns "$@"
 
 MAX_TRIES=40
 MAX_SECONDS=25
-NOBODY=65534
 # Through env: setpriv execs its command with root's capabilities still effective (they go only at
 # that execve), so the kernel would resolve the command's own path as root.
 as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- env -- "$@"; }
@@ -41,14 +40,7 @@ OLD_KERNEL=$TEST_TMP/ovlbackend-old-kernel
 REACHABLE=()
 case $("$OVLBACKEND" assemble --help) in *--allow-reachable-rootfs*) REACHABLE=(--allow-reachable-rootfs) ;; esac
 
-RACER_PID=
-stop_racer() {
-        [ -n "$RACER_PID" ] || return 0
-        kill -TERM "$RACER_PID" 2>/dev/null || true
-        wait "$RACER_PID" 2>/dev/null || true
-        RACER_PID=
-}
-trap 'stop_racer; cleanup_test_tmp' EXIT
+. "$OVL_TESTS_SRCDIR/lib/race.sh"
 
 # The layers: a bottom and a top, each with a file of its own.
 mkdir -p "$TEST_TMP/l0/etc" "$TEST_TMP/l1/etc"
@@ -100,30 +92,7 @@ reset_mounts() {
         [ "$(mounts_here)" = "$BASE_MOUNTS" ] || fail "could not put the mounts back: $(mounts_here)"
 }
 
-# start_racer A B: user nobody exchanges A and B until stop_racer; returns once it runs.
-start_racer() {
-        local line=
-        rm -f "$TEST_TMP/racer.fifo"
-        mkfifo -m 0600 "$TEST_TMP/racer.fifo"
-        # exec all the way down (setpriv, env, the racer): $! is the racer itself, for stop_racer.
-        (exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- env -- "$RACER" 30 "$1" "$2") \
-                >"$TEST_TMP/racer.fifo" 2>"$TEST_TMP/racer.log" &
-        RACER_PID=$!
-        read -r -t 10 line <"$TEST_TMP/racer.fifo" || true
-        [ "$line" = ready ] || fail "the racer did not start: $(cat "$TEST_TMP/racer.log")"
-}
 
-# racer_exchanges: how many exchanges the racer that just stopped made.
-racer_exchanges() {
-        sed -n 's/^race-swap: \([0-9]*\) exchanges.*/\1/p' "$TEST_TMP/racer.log" | tail -n 1 | grep . ||
-                fail "the racer did not report: $(cat "$TEST_TMP/racer.log")"
-}
-
-HOLES=0
-hole() {
-        echo "HOLE: $*" >&2
-        HOLES=$((HOLES + 1))
-}
 
 BACKENDS=(bind)
 grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
