@@ -7,7 +7,7 @@
 # including a rootfs unmounted, or covered by another mount, behind ovlbackend's back.
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
-require_cmd setfattr setfacl python3 findmnt
+require_cmd setfattr setfacl python3 findmnt flock
 require_overlayfs
 [ -n "${OVLBACKEND_HOOKED:-}" ] || skip "needs OVLBACKEND_HOOKED (the test build, which honours OVLBACKEND_TEST_STOP)"
 enter_private_mountns "$@"
@@ -119,6 +119,10 @@ for delay in 0.05 0.15 0.3 0.6; do
                 run_ovl 0 destroy "$R"
         fi
         ls -A "$OVLBACKEND_WORK_DIR/layers" 2>/dev/null | grep -q '^\.tmp-' && half_built=$((half_built + 1))
+        # The worker dies with its parent (PDEATHSIG), but a moment later: until then it holds the
+        # cache lock, and gc (by design) leaves the caches to the next run. Wait for the lock.
+        [ ! -e "$OVLBACKEND_WORK_DIR/layers.lock" ] || flock -x -w 30 "$OVLBACKEND_WORK_DIR/layers.lock" true ||
+                fail "killed after ${delay}s: the cache lock is still held"
         run_ovl 0 gc
         assert_absent "$R"
         [ "$(mounts_now)" = "$BEFORE" ] || fail "killed after ${delay}s: mounts left"
