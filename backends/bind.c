@@ -76,6 +76,8 @@ static int bind_new_api(const struct ovl_assemble_request *req, const struct ovl
  * is bound and remounted with its flags on a staging dir in the record dir (root's, 0700), then
  * that read-only mount is bound (flags and all: a bind keeps them) onto R through R's checked
  * O_PATH fd, and the staging mount dropped. Only the top mount of a recursive bind gets them. */
+static bool bind_is_ours(const struct ovl_record *rec, int rootfs_fd);
+
 static int bind_legacy(const struct ovl_assemble_request *req, const struct ovl_layer *layer,
                        struct ovl_error *err)
 {
@@ -100,6 +102,8 @@ static int bind_legacy(const struct ovl_assemble_request *req, const struct ovl_
                 r = ovl_error_fail(err, errno, "rootfs %s: bind mount of layer %s", req->rootfs, layer->path);
         (void) umount2(staging, MNT_DETACH);
         (void) unlinkat(req->record_dir_fd, "mnt", AT_REMOVEDIR);
+        if (r == 0)
+                ovl_mount_record_at_rootfs(req, bind_is_ours);
         return r;
 }
 

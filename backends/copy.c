@@ -535,8 +535,9 @@ static int identify_in_parent(const char *path, int *ret_pfd, char **ret_base, s
         return 0;
 }
 
-/* Removes a scratch directory this record's run made, and only that: one of our names beside R,
- * and the tree whose identity the record holds. A run killed between the mkdir and recording the
+/* Removes a scratch directory this record's run made, and only that: one of our names beside R
+ * (the lifecycle checks every path a record names against copy_owns_scratch first), and the tree
+ * whose identity the record holds. A run killed between the mkdir and recording the
  * identity left an empty directory owned by us, which rmdir alone removes. Anything else at that
  * name is someone else's: left alone (-ESTALE). */
 static int remove_scratch(const struct ovl_record *rec, const char *path, struct ovl_error *err)
@@ -547,11 +548,6 @@ static int remove_scratch(const struct ovl_record *rec, const char *path, struct
         struct stat st;
         int r;
 
-        if (!is_scratch_of(rec, path)) {
-                ovl_error_fail(err, 0, "scratch %s: not a name the copy backend makes for %s; left alone", path,
-                               rec->rootfs);
-                return -ESTALE;
-        }
         r = identify_in_parent(path, &pfd, &base, &id);
         if (r == -ENOENT)
                 return 0;

@@ -68,7 +68,7 @@ int ovl_mount_attach(int mnt_fd, int parent_fd, const char *name, const struct o
         if (fstat(fd, &st) < 0 || ovl_tree_id_get(fd, "", &id) < 0)
                 return -errno;
         if (st.st_uid != geteuid() || (expect && expect->ino && !ovl_tree_id_equal(expect, &id)) ||
-            ovl_mount_is_root(fd) > 0)
+            ovl_is_mount_point_at(fd, "") > 0)
                 return -ESTALE;
         if (ovl_move_mount(mnt_fd, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return -errno;
@@ -134,7 +134,7 @@ int ovl_mount_open_target(const struct ovl_assemble_request *req, int *ret_fd, c
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
         if (st.st_uid != geteuid() || (req->rec->tree.ino != 0 && !ovl_tree_id_equal(&req->rec->tree, &id)) ||
-            ovl_mount_is_root(fd) != 0)
+            ovl_is_mount_point_at(fd, "") != 0)
                 return ovl_error_fail(err, 0, "rootfs %s: replaced while it was assembled; nothing mounted",
                                       req->rootfs);
         r = ovl_fd_path(path, size, fd, "");
@@ -143,17 +143,6 @@ int ovl_mount_open_target(const struct ovl_assemble_request *req, int *ret_fd, c
         path[strlen(path) - 1] = '\0'; /* "/proc/self/fd/N", without the trailing slash */
         *ret_fd = TAKE_FD(fd);
         return 0;
-}
-
-int ovl_mount_is_root(int fd)
-{
-        struct statx sx;
-
-        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) < 0)
-                return -errno;
-        if (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
-                return !!(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
-        return -EOPNOTSUPP;
 }
 
 /* The id of fd's mount of the kind asked for (OVL_STATX_MNT_ID_UNIQUE or OVL_STATX_MNT_ID). */
@@ -169,19 +158,24 @@ static int mount_id_of(int fd, unsigned kind, uint64_t *ret)
         return 0;
 }
 
-int ovl_mount_unique_id(int fd, uint64_t *ret)
-{
-        return mount_id_of(fd, OVL_STATX_MNT_ID_UNIQUE, ret);
-}
-
 void ovl_mount_record_id(int fd, struct ovl_record *rec)
 {
         uint64_t id;
 
+        /* Unique (6.8+): never reused while the system runs. */
         if (mount_id_of(fd, OVL_STATX_MNT_ID_UNIQUE, &id) == 0)
                 rec->mount_id = id;
         else if (mount_id_of(fd, OVL_STATX_MNT_ID, &id) == 0)
                 rec->mount_id_reusable = id;
+}
+
+void ovl_mount_record_at_rootfs(const struct ovl_assemble_request *req, ovl_mount_is_ours_fn is_ours)
+{
+        _cleanup_close_ int fd = openat(req->rootfs_parent_fd, req->rootfs_name,
+                                        O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd >= 0 && ovl_is_mount_point_at(fd, "") > 0 && is_ours(req->rec, fd))
+                ovl_mount_record_id(fd, req->rec);
 }
 
 /* Whether the mount with this unique id still exists in our mount namespace: 1, 0 (gone), or
@@ -211,7 +205,7 @@ static bool mount_is_records(const struct ovl_record *rec, int fd, ovl_mount_is_
 {
         uint64_t id;
 
-        if (rec->mount_id != 0 && ovl_mount_unique_id(fd, &id) == 0)
+        if (rec->mount_id != 0 && mount_id_of(fd, OVL_STATX_MNT_ID_UNIQUE, &id) == 0)
                 return id == rec->mount_id;
         /* Before 6.8: the plain mount id is never shared by two mounts that exist at once, but is
          * reused after an unmount, so the backend must recognise the mount too. */
@@ -253,9 +247,7 @@ static int detach_if_ours(const struct ovl_record *rec, int pfd, const char *bas
 
         if (fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
                 return ovl_error_fail(err, errno, "rootfs %s", rec->rootfs);
-        mounted = fd < 0 ? 0 : ovl_mount_is_root(fd);
-        if (mounted == -EOPNOTSUPP)
-                mounted = ovl_is_mount_point_at(pfd, base) > 0; /* before 5.8: compare devices */
+        mounted = fd < 0 ? 0 : ovl_is_mount_point_at(fd, "");
         if (mounted < 0)
                 return ovl_error_fail(err, -mounted, "rootfs %s", rec->rootfs);
         if (!mounted || !mount_is_records(rec, fd, is_ours))
@@ -311,5 +303,5 @@ bool ovl_mount_in_place(const struct ovl_record *rec, ovl_mount_is_ours_fn is_ou
 {
         _cleanup_close_ int fd = open(rec->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-        return fd >= 0 && ovl_mount_is_root(fd) != 0 && mount_is_records(rec, fd, is_ours);
+        return fd >= 0 && ovl_is_mount_point_at(fd, "") != 0 && mount_is_records(rec, fd, is_ours);
 }

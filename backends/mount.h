@@ -42,14 +42,6 @@ int ovl_mount_make_target(const struct ovl_assemble_request *req, struct ovl_err
 int ovl_mount_open_target(const struct ovl_assemble_request *req, int *ret_fd, char *path, size_t size,
                           struct ovl_error *err);
 
-/* Whether the file open at fd (any fd, O_PATH too) is the root of a mount: 1, 0, -EOPNOTSUPP on
- * kernels before 5.8 (which do not say), or -errno. */
-int ovl_mount_is_root(int fd);
-
-/* The unique id (never reused while the system runs; 6.8+) of the mount that fd is on. Returns 0,
- * -EOPNOTSUPP where the kernel has none, or -errno. */
-int ovl_mount_unique_id(int fd, uint64_t *ret);
-
 /* Records in rec the id of the mount fd is on: its unique id (6.8+), else its plain mount id (5.8+),
  * else nothing. */
 void ovl_mount_record_id(int fd, struct ovl_record *rec);
@@ -57,6 +49,10 @@ void ovl_mount_record_id(int fd, struct ovl_record *rec);
 /* Whether the mount at R is the one the record describes; each mount backend says how to tell.
  * Used where the record holds no unique mount id (see ovl_record.mount_id). */
 typedef bool (*ovl_mount_is_ours_fn)(const struct ovl_record *rec, int rootfs_fd);
+
+/* After a mount(2) at R (the legacy API, from the host's namespace): records the id of the mount
+ * now at R, opened once through R's parent, when is_ours recognises it. */
+void ovl_mount_record_at_rootfs(const struct ovl_assemble_request *req, ovl_mount_is_ours_fn is_ours);
 
 /* The destroy of a mount backend: detaches the mount at R (MNT_DETACH, so files still open inside
  * do not block it) when it is the record's (its unique mount id, else is_ours), unmounting exactly

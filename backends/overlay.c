@@ -294,6 +294,8 @@ static int hand_over(const struct overlay *o, const char *target, struct ovl_err
         return r < 0 ? ovl_error_fail(err, -r, "rootfs %s: handing the overlay over", o->req->rootfs) : 0;
 }
 
+static bool overlay_is_ours(const struct ovl_record *rec, int rootfs_fd);
+
 /* mount(2), from inside /proc/self/fd: "lowerdir=12:11:10" names the layers by their fds. */
 static int mount_legacy(const struct overlay *o, struct ovl_error *err)
 {
@@ -332,6 +334,8 @@ static int mount_legacy(const struct overlay *o, struct ovl_error *err)
                 r = ovl_error_fail(err, errno, "overlay: back to the working directory");
         if (r == 0 && req->private_ns)
                 r = hand_over(o, target, err);
+        else if (r == 0)
+                ovl_mount_record_at_rootfs(req, overlay_is_ours);
         return r;
 }
 

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,7 +9,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -138,34 +136,34 @@ static void try_denied_syscalls(void)
         }
 }
 
-static bool kept(int fd, const int *keep, size_t n_keep)
+static int compare_fds(const void *x, const void *y)
 {
-        for (size_t i = 0; i < n_keep; i++)
-                if (keep[i] == fd)
-                        return true;
-        return false;
+        return *(const int *) x - *(const int *) y;
 }
 
 /* Step 0: the worker starts with only what its work needs. Every other fd it inherited (whatever
  * ovlbackend's own caller left open, and the parent's lock and state fds) is closed, and stdin and
- * stdout become /dev/null; stderr stays for messages. Returns 0 or -errno. */
+ * stdout become /dev/null; stderr stays for messages. The kept fds, sorted, leave gaps that are
+ * closed a range at a time, so the cost does not grow with the fd limit. Returns 0 or -errno. */
 static int close_inherited_fds(int sock, const int *keep, size_t n_keep)
 {
+        _cleanup_free_ int *sorted = malloc((n_keep + 1) * sizeof(int));
         int null = open("/dev/null", O_RDWR | O_CLOEXEC), from = 3;
-        struct rlimit rl;
 
+        if (!sorted)
+                return -ENOMEM;
         if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0)
                 return -errno;
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-                return -errno;
-        for (int fd = 3; fd <= (int) (rl.rlim_cur < INT_MAX ? rl.rlim_cur : INT_MAX); fd++) {
-                if (fd != sock && !kept(fd, keep, n_keep))
-                        continue;
-                if (fd > from)
-                        (void) close_range((unsigned) from, (unsigned) fd - 1, 0);
-                from = fd + 1;
+        memcpy(sorted, keep, n_keep * sizeof(int));
+        sorted[n_keep] = sock;
+        qsort(sorted, n_keep + 1, sizeof(int), compare_fds);
+        for (size_t i = 0; i <= n_keep; i++) {
+                if (sorted[i] < from)
+                        continue; /* stdio, a duplicate, or -1 (none) */
+                if (sorted[i] > from)
+                        (void) close_range((unsigned) from, (unsigned) sorted[i] - 1, 0);
+                from = sorted[i] + 1;
         }
-        /* fds above the limit cannot exist but for one inherited across a lowered limit: all go. */
         (void) close_range((unsigned) from, ~0U, 0);
         return 0;
 }

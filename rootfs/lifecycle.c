@@ -378,16 +378,6 @@ static int attach_now(const struct ovl_assemble_request *req, int mnt_fd)
         return attach_and_record(mnt_fd, req->rootfs_parent_fd, req->rootfs_name, req->rec);
 }
 
-/* A worker of the legacy API mounted at R itself (from the host's namespace): the mount's unique id
- * is read through R's fd, once the backend recognises the mount there as its own. */
-static void record_legacy_mount(struct assembly *a, const struct ovl_backend_ops *b, struct ovl_record *rec)
-{
-        _cleanup_close_ int fd = openat(a->parent_fd, a->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-        if (fd >= 0 && b->in_place(rec))
-                ovl_mount_record_id(fd, rec);
-}
-
 /* In a sandbox the worker keeps it for its parent. */
 static int attach_later(const struct ovl_assemble_request *req, int mnt_fd)
 {
@@ -449,8 +439,6 @@ static int finish_in_host(struct assembly *a, const struct ovl_backend_ops *b, s
                 if (r < 0)
                         ovl_error_fail(err, r == -ESTALE ? 0 : -r, "rootfs %s: attaching the mount%s", a->rootfs,
                                        r == -ESTALE ? ": R was replaced meanwhile; nothing attached" : "");
-        } else if (r == 0 && (b->sandbox.syscalls & OVL_SYSCALLS_MOUNT)) {
-                record_legacy_mount(a, b, rec);
         }
         if (mnt_fd >= 0)
                 close(mnt_fd);
@@ -476,6 +464,23 @@ static int rollback_failed_run(struct assembly *a, const struct ovl_backend_ops 
         return r;
 }
 
+/* The fds an assemble worker is handed (it closes every other fd it inherited): the layers, R's
+ * parent, the record dir, the user namespace of --uidmap, and the work dir's for checkpoints.
+ * Returns a new array, or NULL. */
+static int *worker_fds(const struct assembly *a, int record_dir_fd, int userns_fd, size_t *ret_count)
+{
+        const int fixed[] = { a->parent_fd, record_dir_fd, userns_fd, a->wd.fd, a->wd.rootfs_fd, a->wd.locks_fd };
+        int *fds = calloc(a->layers.count + ARRAY_SIZE(fixed), sizeof(int));
+
+        if (!fds)
+                return NULL;
+        for (size_t i = 0; i < a->layers.count; i++)
+                fds[i] = a->layers.items[i].fd;
+        memcpy(fds + a->layers.count, fixed, sizeof(fixed));
+        *ret_count = a->layers.count + ARRAY_SIZE(fixed);
+        return fds;
+}
+
 static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, const struct ovl_assemble_options *opt,
                        struct ovl_record *rec, struct ovl_error *err)
 {
@@ -491,6 +496,8 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
         bool sandboxed = !ovl_sandbox_settings()->disabled;
         int r, slot = -1, mnt_fd = -1;
         _cleanup_close_ int userns_fd = -1;
+        _cleanup_free_ int *keep = NULL;
+        size_t n_keep = 0;
 
         r = fill_record(rec, a, b, opt->opts.read_only);
         if (r < 0)
@@ -515,22 +522,10 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
         }
         req.attach = sandboxed ? attach_later : attach_now;
         req.attach_slot = &slot;
-        {
-                /* What the worker is handed; it closes every other fd it inherited. */
-                size_t n_keep = 0;
-                _cleanup_free_ int *keep = calloc(a->layers.count + 6, sizeof(int));
-                if (!keep)
-                        return ovl_error_fail(err, ENOMEM, "rootfs %s", opt->rootfs);
-                for (size_t i = 0; i < a->layers.count; i++)
-                        keep[n_keep++] = a->layers.items[i].fd;
-                keep[n_keep++] = a->parent_fd;
-                keep[n_keep++] = record_dir_fd;
-                keep[n_keep++] = userns_fd;
-                keep[n_keep++] = a->wd.fd;
-                keep[n_keep++] = a->wd.rootfs_fd;
-                keep[n_keep++] = a->wd.locks_fd;
-                r = ovl_sandbox_run(&b->sandbox, private_ns_for(b), keep, n_keep, assemble_work, &job, &mnt_fd, err);
-        }
+        keep = worker_fds(a, record_dir_fd, userns_fd, &n_keep);
+        if (!keep)
+                return ovl_error_fail(err, ENOMEM, "rootfs %s", opt->rootfs);
+        r = ovl_sandbox_run(&b->sandbox, private_ns_for(b), keep, n_keep, assemble_work, &job, &mnt_fd, err);
         if (r == 0 && sandboxed)
                 r = finish_in_host(a, b, rec, mnt_fd, err);
         if (r == 0) {

@@ -97,9 +97,10 @@ static int open_subdir(int parent, const char *name, bool create)
         return fd < 0 ? -errno : fd;
 }
 
-/* Opens WORK/name (creating it when `create`) and checks that only we can change it. */
-static int open_private_subdir(const struct ovl_workdir *wd, int parent, const char *name, bool create, int *ret_fd,
-                               struct ovl_error *err)
+/* Opens name in parent, WORK/rel (creating it when `create`), and checks that only we can change
+ * it. Returns 0 and the fd, -ENOENT (missing, no message) when !create, or -errno with err set. */
+static int open_private_subdir(const struct ovl_workdir *wd, int parent, const char *name, const char *rel,
+                               bool create, int *ret_fd, struct ovl_error *err)
 {
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = open_subdir(parent, name, create);
@@ -107,7 +108,7 @@ static int open_private_subdir(const struct ovl_workdir *wd, int parent, const c
 
         if (fd == -ENOENT && !create)
                 return -ENOENT;
-        if (asprintf(&path, "%s/%s", wd->path, name) < 0)
+        if (asprintf(&path, "%s/%s", wd->path, rel) < 0)
                 return ovl_error_fail(err, ENOMEM, "work dir %s", wd->path);
         if (fd < 0)
                 return ovl_error_fail(err, -fd, "work dir %s", path);
@@ -120,34 +121,23 @@ static int open_private_subdir(const struct ovl_workdir *wd, int parent, const c
 
 /* Every record directory WORK/rootfs/<id> must be as private as the work dir: one planted there
  * is refused by every command, not only by those that happen to read it. */
-static int check_record_dirs(const struct ovl_workdir *wd, struct ovl_error *err)
+static int check_record_dirs(struct ovl_workdir *wd, struct ovl_error *err)
 {
-        _cleanup_closedir_ DIR *d = NULL;
-        struct dirent *de;
-        int fd = openat(wd->rootfs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char **ids = NULL;
+        size_t n = 0;
+        int r = ovl_workdir_list_ids(wd, &ids, &n);
 
-        if (fd < 0 || !(d = fdopendir(fd))) {
-                if (fd >= 0)
-                        close(fd);
-                return ovl_error_fail(err, errno, "work dir %s/rootfs", wd->path);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "work dir %s/rootfs", wd->path);
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                _cleanup_close_ int fd = -1;
+                r = ovl_workdir_record_dir(wd, ids[i], false, &fd, err);
+                r = r == -ENOENT ? 0 : r; /* gone meanwhile */
         }
-        while ((errno = 0, de = readdir(d))) {
-                _cleanup_free_ char *path = NULL;
-                _cleanup_close_ int child = -1;
-                int r;
-
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
-                if (asprintf(&path, "%s/rootfs/%s", wd->path, de->d_name) < 0)
-                        return ovl_error_fail(err, ENOMEM, "work dir %s", wd->path);
-                child = openat(dirfd(d), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-                if (child < 0)
-                        continue; /* gone meanwhile */
-                r = ovl_workdir_check_private(child, path, err);
-                if (r < 0)
-                        return r;
-        }
-        return errno ? ovl_error_fail(err, errno, "work dir %s/rootfs", wd->path) : 0;
+        for (size_t i = 0; i < n; i++)
+                free(ids[i]);
+        free(ids);
+        return r;
 }
 
 int ovl_workdir_open(const char *path, bool create, struct ovl_workdir *ret, struct ovl_error *err)
@@ -175,16 +165,17 @@ int ovl_workdir_open(const char *path, bool create, struct ovl_workdir *ret, str
         if (r == 0)
                 r = ovl_workdir_check_private(wd.fd, wd.path, err);
         if (r == 0)
-                r = open_private_subdir(&wd, wd.fd, "rootfs", create, &wd.rootfs_fd, err);
+                r = open_private_subdir(&wd, wd.fd, "rootfs", "rootfs", create, &wd.rootfs_fd, err);
         if (r == 0)
                 r = check_record_dirs(&wd, err);
         if (r == 0)
-                r = open_private_subdir(&wd, wd.fd, "locks", create, &wd.locks_fd, err);
+                r = open_private_subdir(&wd, wd.fd, "locks", "locks", create, &wd.locks_fd, err);
         /* Checked here too, although only overlay and the probe use them, so that gc never sweeps
          * a tree someone else could have planted. */
         for (size_t i = 0; r == 0 && i < 2; i++) {
                 _cleanup_close_ int fd = -1;
-                r = open_private_subdir(&wd, wd.fd, i ? "probe" : "layers", false, &fd, err);
+                const char *sub = i ? "probe" : "layers";
+                r = open_private_subdir(&wd, wd.fd, sub, sub, false, &fd, err);
                 r = r == -ENOENT ? 0 : r;
         }
         if (r < 0) {
@@ -268,23 +259,13 @@ void ovl_workdir_unlock(struct ovl_workdir *wd, const char *id, int lock_fd, boo
 int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd,
                            struct ovl_error *err)
 {
-        _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = open_subdir(wd->rootfs_fd, id, create);
-        int r;
+        _cleanup_free_ char *rel = NULL;
 
-        if (fd == -ENOENT)
-                return fd;
-        if (asprintf(&path, "%s/rootfs/%s", wd->path, id) < 0)
+        if (asprintf(&rel, "rootfs/%s", id) < 0)
                 return ovl_error_fail(err, ENOMEM, "record %s/rootfs/%s", wd->path, id);
-        if (fd < 0)
-                return ovl_error_fail(err, -fd, "record %s", path);
         /* The work dir is ours, so only we could have made this; checked anyway, since a record
          * is what gc acts on. */
-        r = ovl_workdir_check_private(fd, path, err);
-        if (r < 0)
-                return r;
-        *ret_fd = TAKE_FD(fd);
-        return 0;
+        return open_private_subdir(wd, wd->rootfs_fd, id, rel, create, ret_fd, err);
 }
 
 int ovl_workdir_load_record(struct ovl_workdir *wd, const char *id, struct ovl_record *ret,

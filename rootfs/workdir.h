@@ -68,7 +68,7 @@ int ovl_workdir_save_record(struct ovl_workdir *wd, const char *id, const struct
 int ovl_workdir_remove_record(struct ovl_workdir *wd, const char *id, struct ovl_error *err);
 
 /* Opens rootfs/<id>/ (creating it when `create`), checked like the work dir itself. Returns 0 and
- * the fd, -ENOENT (missing, no message), or -errno with err set. */
+ * the fd, -ENOENT (missing, no message) when !create, or -errno with err set. */
 int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd,
                            struct ovl_error *err);
 

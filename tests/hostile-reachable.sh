@@ -12,30 +12,18 @@
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd setpriv losetup findmnt python3
-# common.sh made a TEST_TMP before the re-exec below, whose EXIT trap never runs: drop it now.
-[ -n "${OVL_TEST_IN_MOUNTNS:-}" ] || rmdir "$TEST_TMP"
 enter_private_mountns "$@"
 
-# Through env: setpriv execs its command with root's capabilities still effective (they go only at
-# that execve), so the kernel would resolve the command's own path as root.
-as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- env -- "$@"; }
 mounts_now() { findmnt -rn -o TARGET | sort; }
 
 # R's parents live under a 0755 chain of their own (TEST_TMP is 0700, which would already protect).
-OPEN=$(mktemp -d /var/tmp/ovlbackend-hostile-reachable.XXXXXX)
-chmod 0755 "$OPEN"
+make_open_dir 0755
 LOOP=
 cleanup_all() {
-        local m
-        for m in $(findmnt -rn -o TARGET | grep "^$OPEN" | sort -r || true); do
-                umount -l "$m" 2>/dev/null || true
-        done
-        rm -rf "$OPEN" || true
         [ -z "$LOOP" ] || losetup -d "$LOOP" 2>/dev/null || true
         cleanup_test_tmp
 }
 trap cleanup_all EXIT
-
 
 # The decoy disk: 1 MiB holding a marker, behind a loop device.
 MARKER="ovlbackend-decoy-disk-$RANDOM$RANDOM"
@@ -71,13 +59,8 @@ probe_as_nobody() {
 }
 
 BACKENDS=(copy bind)
-grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
-if grep -qw overlay /proc/filesystems; then
+if overlay_backend_here; then
         BACKENDS+=(overlay)
-elif [ "${OVLBACKEND_TESTS_MUST_RUN:-0}" = 1 ]; then
-        fail "the kernel has no overlayfs, and OVLBACKEND_TESTS_MUST_RUN=1"
-else
-        echo "NOTE: the kernel has no overlayfs: overlay not tried"
 fi
 
 before=$(mounts_now)

@@ -11,27 +11,13 @@
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd setpriv python3 findmnt
-# common.sh made a TEST_TMP before the re-exec below, whose EXIT trap never runs: drop it now.
-[ -n "${OVL_TEST_IN_MOUNTNS:-}" ] || rmdir "$TEST_TMP"
 enter_private_mountns "$@"
 
-# Through env: setpriv execs its command with root's capabilities still effective (they go only at
-# that execve), so the kernel would resolve the command's own path as root.
-as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- env -- "$@"; }
 snapshot() { manifest "$1" --dir-mtime; }
 
 # The rootfs parents user nobody must reach live under a 0755 chain of their own (TEST_TMP is
 # 0700); removed, mounts first, however the test ends.
-OPEN=$(mktemp -d /var/tmp/ovlbackend-hostile-rollback.XXXXXX)
-chmod 0755 "$OPEN"
-cleanup_open() {
-        local m
-        for m in $(findmnt -rn -o TARGET | grep "^$OPEN" | sort -r || true); do
-                umount -l "$m" 2>/dev/null || true
-        done
-        rm -rf "$OPEN" || true
-}
-trap 'cleanup_open; cleanup_test_tmp' EXIT
+make_open_dir 0755
 
 # The fixed ovlbackend refuses a rootfs every user can reach unless told to accept it; the attacks
 # below need nobody to reach R's parent. Asked only where the binary knows the option.

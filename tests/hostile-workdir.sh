@@ -16,18 +16,11 @@
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd setpriv python3
-# common.sh made a TEST_TMP before the re-exec below, whose EXIT trap never runs: drop it now.
-[ -n "${OVL_TEST_IN_MOUNTNS:-}" ] || rmdir "$TEST_TMP"
 enter_private_mountns "$@"
 
-# Through env: setpriv execs its command with root's capabilities still effective (they go only at
-# that execve), so the kernel would resolve the command's own path as root.
-as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- env -- "$@"; }
 
 # A sticky directory all may write (as /tmp is), where nobody can make a work dir before root does.
-OPEN=$(mktemp -d /var/tmp/ovlbackend-hostile-workdir.XXXXXX)
-chmod 1777 "$OPEN"
-trap 'rm -rf "$OPEN" || true; cleanup_test_tmp' EXIT
+make_open_dir 1777
 
 
 L=$TEST_TMP/layer

@@ -20,9 +20,6 @@ enter_private_mountns "$@"
 
 MAX_TRIES=40
 MAX_SECONDS=25
-# Through env: setpriv execs its command with root's capabilities still effective (they go only at
-# that execve), so the kernel would resolve the command's own path as root.
-as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- env -- "$@"; }
 # Every mount under TEST_TMP, with what it is and its per-mount options.
 mounts_here() { findmnt -rn -o TARGET,SOURCE,FSTYPE,VFS-OPTIONS | awk -v p="$TEST_TMP/" 'index($1, p) == 1' | sort; }
 
@@ -95,13 +92,8 @@ reset_mounts() {
 
 
 BACKENDS=(bind)
-grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
-if grep -qw overlay /proc/filesystems; then
+if overlay_backend_here; then
         BACKENDS+=(overlay)
-elif [ "${OVLBACKEND_TESTS_MUST_RUN:-0}" = 1 ]; then
-        fail "the kernel has no overlayfs, and OVLBACKEND_TESTS_MUST_RUN=1"
-else
-        echo "NOTE: the kernel has no overlayfs: overlay not tried"
 fi
 
 for backend in "${BACKENDS[@]}"; do
