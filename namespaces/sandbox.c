@@ -154,7 +154,8 @@ static int close_inherited_fds(int sock, const int *keep, size_t n_keep)
                 return -ENOMEM;
         if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0)
                 return -errno;
-        memcpy(sorted, keep, n_keep * sizeof(int));
+        if (n_keep) /* keep may be NULL then (destroy hands nothing over) */
+                memcpy(sorted, keep, n_keep * sizeof(int));
         sorted[n_keep] = sock;
         qsort(sorted, n_keep + 1, sizeof(int), compare_fds);
         for (size_t i = 0; i <= n_keep; i++) {
