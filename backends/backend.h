@@ -8,7 +8,7 @@
 #include "backends/layer.h"
 #include "common/error.h"
 #include "namespaces/sandbox.h"
-#include "rootfs/record.h"
+#include "state/record.h"
 
 /* What a backend needs from the kernel, for `probe` and for clear refusals. */
 enum {

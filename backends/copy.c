@@ -29,7 +29,7 @@
 #include "common/macro.h"
 #include "common/testhook.h"
 #include "namespaces/seccomp.h"
-#include "rootfs/mounttable.h"
+#include "common/mounttable.h"
 
 #define SCRATCH_SUFFIX ".ovlbackend-tmp"
 

@@ -16,15 +16,6 @@
 #define OVL_STATX_MNT_ID 0x00001000U
 #define OVL_STATX_MNT_ID_UNIQUE 0x00004000U
 
-/* Appends the messages the kernel left in the fs-context log of fs_fd (fsopen's fd) to err, as
- * "(kernel: overlayfs: ...)". Used after a failed fsconfig or fsmount so the user reads the
- * kernel's reason rather than a bare EINVAL. */
-void ovl_mount_append_log(int fs_fd, struct ovl_error *err);
-
-/* The messages of that log, without their "e "/"w "/"i " prefixes, joined by "; " into buf.
- * Returns their length (0 when the kernel left none). */
-size_t ovl_mount_read_log(int fs_fd, char *buf, size_t size);
-
 /* Attaches the detached mount mnt_fd at parent_fd/name (move_mount onto R's own O_PATH fd, after
  * checking it is a directory owned by us with nothing mounted on it and, when expect names one,
  * the directory with that identity). Returns 0, -ESTALE when R is not that directory, or -errno. */

@@ -29,6 +29,7 @@
 #include "backends/backend.h"
 #include "backends/copy_meta.h"
 #include "backends/mount.h"
+#include "common/fscontext.h"
 #include "backends/overlay_lower.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
@@ -37,8 +38,8 @@
 #include "common/log.h"
 #include "common/syscalls.h"
 #include "probe/probe.h"
-#include "rootfs/mounttable.h"
-#include "rootfs/workdir.h"
+#include "common/mounttable.h"
+#include "state/workdir.h"
 
 #define OVERLAYFS_MAGIC 0x794c7630
 #define TMPFS_SCRATCH "tmpfs"
@@ -107,7 +108,7 @@ static int tmpfs_create(struct overlay *o, const char *size, struct ovl_error *e
                     ovl_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
                     ovl_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
                         ovl_error_fail(err, errno, "--upper=%s", req->opts->upper);
-                        ovl_mount_append_log(fs, err);
+                        ovl_fscontext_append_log(fs, err);
                         return -EINVAL;
                 }
                 o->tmpfs_fd = ovl_fsmount(fs, FSMOUNT_CLOEXEC, 0);
@@ -238,13 +239,13 @@ static int mount_new_api(const struct overlay *o, struct ovl_error *err)
         r = config_all(o, fs);
         if (r < 0) {
                 ovl_error_fail(err, -r, "rootfs %s: overlay mount", req->rootfs);
-                ovl_mount_append_log(fs, err);
+                ovl_fscontext_append_log(fs, err);
                 return r;
         }
         mnt = ovl_fsmount(fs, FSMOUNT_CLOEXEC, mount_attrs(req->opts, o->upper_fd < 0));
         if (mnt < 0) {
                 r = ovl_error_fail(err, errno, "rootfs %s: overlay mount", req->rootfs);
-                ovl_mount_append_log(fs, err);
+                ovl_fscontext_append_log(fs, err);
                 return r;
         }
         r = req->attach(req, TAKE_FD(mnt));

@@ -18,7 +18,7 @@
 #include "backends/overlay_lower.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
-#include "rootfs/workdir.h"
+#include "state/workdir.h"
 
 /* Bump when the glue's layout or meaning changes: old cache entries are then simply unused. */
 #define GLUE_VERSION "glue-2"

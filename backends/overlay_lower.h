@@ -17,7 +17,7 @@
 
 #include "backends/layer.h"
 #include "common/error.h"
-#include "rootfs/record.h"
+#include "state/record.h"
 
 struct ovl_lower_stack {
         int *fds;              /* directory fds, bottom first */

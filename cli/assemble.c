@@ -12,7 +12,7 @@
 #include "common/escape.h"
 #include "common/json.h"
 #include "common/macro.h"
-#include "rootfs/lifecycle.h"
+#include "lifecycle/lifecycle.h"
 
 #define LAYERS_FROM_MAX (64u << 20)
 

@@ -5,7 +5,7 @@
 #include "cli/cli.h"
 #include "common/escape.h"
 #include "common/json.h"
-#include "rootfs/lifecycle.h"
+#include "lifecycle/lifecycle.h"
 
 static void print_help(void)
 {

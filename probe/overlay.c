@@ -22,7 +22,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "backends/mount.h"
+#include "common/fscontext.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
 #include "common/syscalls.h"
@@ -56,7 +56,7 @@ static unsigned scratch_serial; /* names fresh upper/work dirs */
 /* The kernel's own messages from an fs-context log, or strerror when it left none. */
 static void read_log(int fs, int errnum, char *msg, size_t size)
 {
-        if (ovl_mount_read_log(fs, msg, size) == 0)
+        if (ovl_fscontext_read_log(fs, msg, size) == 0)
                 snprintf(msg, size, "%s", strerror(errnum));
 }
 

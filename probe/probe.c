@@ -20,12 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backends/backend.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
 #include "common/syscalls.h"
 #include "probe/internal.h"
-#include "rootfs/workdir.h"
+#include "state/workdir.h"
 
 struct ovl_probe_feature *probe_add(struct probe_ctx *c, const char *key, bool yes, const char *how)
 {

@@ -33,7 +33,7 @@ D=$TEST_TMP/decoys
 PLANTED=$D/created-through-layers.lock
 SHAPED=$VICTIM/.web-copy.0123456789abcdef.ovlbackend-tmp
 
-# write_record WORK ROOTFS BACKEND SCRATCH...: a well-formed record (rootfs/record.h), state
+# write_record WORK ROOTFS BACKEND SCRATCH...: a well-formed record (state/record.h), state
 # assembling, under the id ovlbackend gives ROOTFS; prints the record's directory.
 write_record() {
         python3 - "$@" <<'PY'

@@ -1,4 +1,4 @@
-/* Unit tests for the rootfs record format (rootfs/record.c). */
+/* Unit tests for the rootfs record format (state/record.c). */
 #include "config.h"
 
 #include <check.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "rootfs/record.h"
+#include "state/record.h"
 
 #define V OVL_RECORD_VERSION_LINE "\n"
 /* The lines every valid record needs after the version line. */

@@ -21,9 +21,9 @@
 #include "common/syscalls.h"
 #include "backends/overlay_lower.h"
 #include "probe/probe.h"
-#include "rootfs/lifecycle.h"
-#include "rootfs/mounttable.h"
-#include "rootfs/workdir.h"
+#include "lifecycle/lifecycle.h"
+#include "common/mounttable.h"
+#include "state/workdir.h"
 
 /* Everything one assemble holds, released in one place. */
 struct assembly {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/macro.h"
-#include "rootfs/record.h"
+#include "state/record.h"
 
 static const char *const state_names[] = {
         [OVL_RECORD_ASSEMBLING] = "assembling",

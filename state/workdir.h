@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "common/error.h"
-#include "rootfs/record.h"
+#include "state/record.h"
 
 #define OVL_DEFAULT_WORK_DIR "/var/lib/ovlbackend"
 #define OVL_RECORD_ID_LEN 16

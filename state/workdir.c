@@ -13,7 +13,7 @@
 
 #include "common/fsutil.h"
 #include "common/macro.h"
-#include "rootfs/workdir.h"
+#include "state/workdir.h"
 
 #define RECORD_FILE "record"
 #define RECORD_MAX_SIZE (16u << 20)

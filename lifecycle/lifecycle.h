@@ -8,7 +8,7 @@
 
 #include "backends/backend.h"
 #include "common/error.h"
-#include "rootfs/record.h"
+#include "state/record.h"
 
 struct ovl_assemble_options {
         const char *work_dir;

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/fsutil.h"
-#include "rootfs/mounttable.h"
+#include "common/mounttable.h"
 
 static void mnt_free_tablep(struct libmnt_table **t)
 {
