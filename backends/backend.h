@@ -8,6 +8,7 @@
 #include "backends/layer.h"
 #include "common/error.h"
 #include "namespaces/sandbox.h"
+#include "common/fsutil.h"
 #include "state/record.h"
 
 /* What a backend needs from the kernel, for `probe` and for clear refusals. */
@@ -45,36 +46,60 @@ struct ovl_backend_options {
         const struct ovl_idmap *idmap; /* --uidmap/--gidmap/--userns: an idmapped rootfs, or NULL */
 };
 
-/* Persists the record as it stands (rec in the request). A backend calls it right before it
- * creates anything the record lists, so that an interrupted run leaves nothing `gc` cannot find. */
-typedef int (*ovl_checkpoint_fn)(const struct ovl_assemble_request *req, struct ovl_error *err);
-
-/* Puts the finished detached mount mnt_fd at R: attaches it (outside a sandbox), or keeps it for
- * the worker to hand to its parent, which attaches it from the host's namespace. Takes mnt_fd.
- * Returns 0 or -errno. */
-typedef int (*ovl_attach_fn)(const struct ovl_assemble_request *req, int mnt_fd);
-
+/* What an assemble works from: inputs only, never changed by the backend. */
 struct ovl_assemble_request {
         const char *rootfs;        /* canonical absolute path: missing or an empty directory */
         int rootfs_parent_fd;      /* the directory R is created in */
         const char *rootfs_name;   /* R's last component */
-        bool rootfs_exists;        /* R is an existing empty directory (its identity is in rec->tree) */
+        bool rootfs_exists;        /* R is an existing empty directory ... */
+        struct ovl_tree_id rootfs_id; /* ... with this identity */
         const struct ovl_layer_list *layers;
         const struct ovl_backend_options *opts;
         const char *work_dir;      /* ovlbackend's work dir (state, scratch, caches), canonical */
         int record_dir_fd;         /* rootfs/<id>/ in the work dir: per-rootfs scratch lives here */
         const char *record_dir;    /* its path */
-        struct ovl_record *rec;    /* the backend adds its scratch paths and mounts here */
-        ovl_checkpoint_fn checkpoint;
-        void *checkpoint_data;
-        ovl_attach_fn attach;
-        int *attach_slot;          /* where a sandboxed attach leaves the mount fd */
         int userns_fd;             /* with opts->idmap, for the mount backends: a user namespace
                                     * carrying the maps (MOUNT_ATTR_IDMAP), else -1 */
         bool private_ns;           /* the work runs in a private mount namespace: a mount(2)
-                                    * made there must be cloned (open_tree) and attached */
+                                    * made there must be cloned (open_tree) and handed over */
 };
 
+/* What a backend may claim, each checked by the parent against the backend's shapes before it is
+ * recorded: nothing else ever enters a record. */
+enum ovl_claim_kind {
+        OVL_CLAIM_SCRATCH = 1, /* a directory it is about to create, which destroy removes:
+                                * the shapes its owns_scratch op accepts */
+        OVL_CLAIM_MOUNT = 2,   /* the mount it puts at R: R only */
+        OVL_CLAIM_CACHE = 3,   /* a shared cache entry it uses: directly in WORK/layers/ */
+};
+
+/* The assembly handle: how a backend's assemble, running in the sandboxed worker, reaches the
+ * parent that owns the record. Every call waits for the parent's answer. */
+struct ovl_assembly;
+
+/* Asks the parent to record path as kind; it checks the shape, records and saves the record, and
+ * only then answers. Call it right BEFORE creating the thing, so an interrupted run leaves nothing
+ * `gc` cannot find. Returns 0, or -errno with err set (a refused claim: -EPERM). */
+int ovl_assembly_claim(struct ovl_assembly *a, enum ovl_claim_kind kind, const char *path, struct ovl_error *err);
+
+/* Tells the parent that the scratch directory path (claimed before, beside R or R itself) now
+ * exists and is open at fd: the parent checks fd is what stands at path and records its identity,
+ * so that a rollback removes exactly that tree. Returns 0 or -errno with err set. */
+int ovl_assembly_identify(struct ovl_assembly *a, const char *path, int fd, struct ovl_error *err);
+
+/* Withdraws a claim: path was not created after all (someone else's stood there), or no longer
+ * exists under that name (the copy's scratch renamed to R). Returns 0 or -errno with err set. */
+int ovl_assembly_withdraw(struct ovl_assembly *a, enum ovl_claim_kind kind, const char *path, struct ovl_error *err);
+
+/* Hands the finished detached mount mnt_fd to the parent, which attaches it at R once the work has
+ * succeeded; or, with mnt_fd -1, says that the mount is already at R (mount(2) from the host's
+ * namespace, on a kernel without the new mount API). The caller keeps mnt_fd. Returns 0 or -errno
+ * with err set. */
+int ovl_assembly_hand_over(struct ovl_assembly *a, int mnt_fd, struct ovl_error *err);
+
+struct ovl_gc_report;
+
+/* The backend contract. Every op returns an int: 0 or -errno with err set; the predicates 1 or 0. */
 struct ovl_backend_ops {
         const char *name;
         const char *summary; /* one line for --help */
@@ -84,25 +109,33 @@ struct ovl_backend_ops {
         struct ovl_sandbox_policy sandbox; /* the capabilities and system calls its worker keeps */
         struct ovl_sandbox_policy destroy_sandbox; /* the same for destroy and rollback: only removal */
 
-        /* Builds the rootfs. On failure it must have removed everything it made; the caller then
-         * removes the record. Returns 0 or -errno with err set. */
-        int (*assemble)(const struct ovl_assemble_request *req, struct ovl_error *err);
+        /* Checks the options (beyond `accepts`) before any lock is taken or work done. May be NULL. */
+        int (*validate)(const struct ovl_backend_options *opts, struct ovl_error *err);
+
+        /* Builds the rootfs, claiming through a everything it creates before it creates it, and
+         * handing a mount over. On failure the parent rolls back what was claimed with destroy. */
+        int (*assemble)(const struct ovl_assemble_request *req, struct ovl_assembly *a, struct ovl_error *err);
 
         /* Removes what the record says the backend made. Used for `destroy`, and for rolling back
          * an assemble that was interrupted at any point, so every piece may be missing. Never
-         * crosses into a mount the backend did not make. Returns 0 or -errno with err set;
-         * -ESTALE means what the backend made is gone and something else stands in its place,
-         * which it left alone: the record is then forgotten and the caller told. */
+         * crosses into a mount the backend did not make. -ESTALE means what the backend made is
+         * gone and something else stands in its place, which it left alone: the record is then
+         * forgotten and the caller told. */
         int (*destroy)(const struct ovl_record *rec, struct ovl_error *err);
 
-        /* Whether path, which a record lists as scratch, has the shape of what this backend makes
-         * for that record's R (record_dir: WORK/rootfs/<id>). Checked for every scratch path before
-         * destroy runs, so that a record can never make the backend remove anything else. */
-        bool (*owns_scratch)(const struct ovl_record *rec, const char *record_dir, const char *path);
+        /* 1 when path has the shape of a scratch this backend makes for rec's R (record_dir:
+         * WORK/rootfs/<id>), else 0. Every scratch claim and every scratch path of a record is
+         * checked with it, so that no record can make the backend remove anything else. */
+        int (*owns_scratch)(const struct ovl_record *rec, const char *record_dir, const char *path);
 
-        /* Whether what the record describes still stands at R, exactly (the tree it built, or its
-         * own mount rather than whatever is mounted there now): `list`'s "present". */
-        bool (*in_place)(const struct ovl_record *rec);
+        /* 1 when what the record describes stands at R, open at rootfs_fd (O_PATH, not followed),
+         * exactly: the tree it built, or its own mount rather than whatever is mounted there now;
+         * else 0. `list`'s "present", and how the parent identifies a mount made at R directly. */
+        int (*in_place)(const struct ovl_record *rec, int rootfs_fd);
+
+        /* Removes the backend's shared caches under work_dir that no record names (in_use), and
+         * half-built ones, adding what it did to report. May be NULL. */
+        int (*gc)(const char *work_dir, const struct ovl_strlist *in_use, struct ovl_gc_report *report);
 };
 
 extern const struct ovl_backend_ops ovl_backend_copy;

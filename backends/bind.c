@@ -18,6 +18,7 @@
 #include "backends/backend.h"
 #include "backends/markers.h"
 #include "backends/mount.h"
+#include "backends/mountopts.h"
 #include "common/macro.h"
 #include "namespaces/seccomp.h"
 #include "common/syscalls.h"
@@ -45,13 +46,12 @@ static int refuse_marker(void *ctx, const struct ovl_marker *m, struct ovl_error
 
 static uint64_t mount_attrs(const struct ovl_backend_options *o)
 {
-        return (o->read_write ? 0 : MOUNT_ATTR_RDONLY) | (o->nosuid ? MOUNT_ATTR_NOSUID : 0) |
-               (o->nodev ? MOUNT_ATTR_NODEV : 0);
+        return ovl_mountopts_attrs(!o->read_write, o->nosuid, o->nodev);
 }
 
 /* The new API: a detached recursive clone of the layer, its attributes set before anyone can see
  * it, attached at R. */
-static int bind_new_api(const struct ovl_assemble_request *req, const struct ovl_layer *layer)
+static int bind_new_api(const struct ovl_assemble_request *req, const struct ovl_layer *layer, int *ret_tree)
 {
         struct mount_attr attr = { .attr_set = mount_attrs(req->opts) };
 
@@ -68,7 +68,8 @@ static int bind_new_api(const struct ovl_assemble_request *req, const struct ovl
         if (attr.attr_set &&
             ovl_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
                 return -errno;
-        return req->attach(req, TAKE_FD(tree));
+        *ret_tree = TAKE_FD(tree);
+        return 0;
 }
 
 /* mount(2): the legacy API cannot set flags in a bind, and a remount needs a path that reaches the
@@ -78,11 +79,10 @@ static int bind_new_api(const struct ovl_assemble_request *req, const struct ovl
  * O_PATH fd, and the staging mount dropped. Only the top mount of a recursive bind gets them. */
 static bool bind_is_ours(const struct ovl_record *rec, int rootfs_fd);
 
-static int bind_legacy(const struct ovl_assemble_request *req, const struct ovl_layer *layer,
-                       struct ovl_error *err)
+static int bind_legacy(const struct ovl_assemble_request *req, struct ovl_assembly *a, const struct ovl_tree_id *target_id,
+                       const struct ovl_layer *layer, struct ovl_error *err)
 {
-        unsigned long flags = (req->opts->read_write ? 0 : MS_RDONLY) | (req->opts->nosuid ? MS_NOSUID : 0) |
-                              (req->opts->nodev ? MS_NODEV : 0);
+        unsigned long flags = ovl_mountopts_ms_flags(mount_attrs(req->opts));
         char src[64], target[64], staging[4200];
         _cleanup_close_ int target_fd = -1;
         int r = 0;
@@ -97,14 +97,12 @@ static int bind_legacy(const struct ovl_assemble_request *req, const struct ovl_
         else if (flags && mount(NULL, staging, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
                 r = ovl_error_fail(err, errno, "rootfs %s: remount of layer %s", req->rootfs, layer->path);
         if (r == 0)
-                r = ovl_mount_open_target(req, &target_fd, target, sizeof(target), err);
+                r = ovl_mount_open_target(req, target_id, &target_fd, target, sizeof(target), err);
         if (r == 0 && mount(staging, target, NULL, MS_BIND | MS_REC, NULL) < 0)
                 r = ovl_error_fail(err, errno, "rootfs %s: bind mount of layer %s", req->rootfs, layer->path);
         (void) umount2(staging, MNT_DETACH);
         (void) unlinkat(req->record_dir_fd, "mnt", AT_REMOVEDIR);
-        if (r == 0)
-                ovl_mount_record_at_rootfs(req, bind_is_ours);
-        return r;
+        return r == 0 ? ovl_assembly_hand_over(a, -1, err) : r;
 }
 
 /* R shows the layer when its root is the layer's root directory. */
@@ -121,9 +119,11 @@ static int bind_destroy(const struct ovl_record *rec, struct ovl_error *err)
         return ovl_mount_destroy_target(rec, bind_is_ours, err);
 }
 
-static int bind_assemble(const struct ovl_assemble_request *req, struct ovl_error *err)
+static int bind_assemble(const struct ovl_assemble_request *req, struct ovl_assembly *a, struct ovl_error *err)
 {
         const struct ovl_layer *layer = &req->layers->items[0];
+        _cleanup_close_ int tree = -1;
+        struct ovl_tree_id target_id;
         int r;
 
         if (!req->opts->allow_whiteouts) {
@@ -131,40 +131,29 @@ static int bind_assemble(const struct ovl_assemble_request *req, struct ovl_erro
                 if (r < 0)
                         return r;
         }
-        req->rec->read_only = !req->opts->read_write;
-        r = ovl_strlist_append(&req->rec->mounts, req->rootfs);
-        if (r < 0)
-                return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
-        r = ovl_mount_make_target(req, err);
+        r = ovl_assembly_claim(a, OVL_CLAIM_MOUNT, req->rootfs, err);
         if (r == 0)
-                r = req->checkpoint(req, err);
+                r = ovl_mount_make_target(req, a, &target_id, err);
         if (r < 0)
-                goto fail;
-        r = bind_new_api(req, layer);
-        if (r == -ENOSYS && req->opts->idmap) {
-                r = ovl_error_set(err, OVL_ERR_UNSUPPORTED, ENOSYS, "rootfs %s: --uidmap needs idmapped mounts "
-                                  "(mount_setattr)", req->rootfs);
-                goto fail;
-        }
+                return r;
+        r = bind_new_api(req, layer, &tree);
+        if (r == -ENOSYS && req->opts->idmap)
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, ENOSYS, "rootfs %s: --uidmap needs idmapped mounts "
+                                     "(mount_setattr)", req->rootfs);
         if (r == -ENOSYS)
-                r = bind_legacy(req, layer, err);
-        else if (r < 0)
-                r = ovl_error_fail(err, -r, "rootfs %s: bind mount of layer %s", req->rootfs, layer->path);
+                return bind_legacy(req, a, &target_id, layer, err);
         if (r < 0)
-                goto fail;
-        return 0;
-fail:
-        (void) bind_destroy(req->rec, NULL);
-        return r;
+                return ovl_error_fail(err, -r, "rootfs %s: bind mount of layer %s", req->rootfs, layer->path);
+        return ovl_assembly_hand_over(a, tree, err);
 }
 
-static bool bind_in_place(const struct ovl_record *rec)
+static int bind_in_place(const struct ovl_record *rec, int rootfs_fd)
 {
-        return ovl_mount_in_place(rec, bind_is_ours);
+        return ovl_mount_in_place(rec, rootfs_fd, bind_is_ours);
 }
 
 /* The only scratch bind makes is R itself, when it had to create it. */
-static bool bind_owns_scratch(const struct ovl_record *rec, const char *record_dir, const char *path)
+static int bind_owns_scratch(const struct ovl_record *rec, const char *record_dir, const char *path)
 {
         (void) record_dir;
         return strcmp(path, rec->rootfs) == 0;

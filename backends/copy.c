@@ -48,6 +48,7 @@ struct copy_ctx {
         int *dirs; /* destination directory fds; dirs[depth - 1] is the current one */
         size_t depth, cap;
         struct ovl_copy_accel *accel; /* per layer: each may sit on another filesystem */
+        const struct ovl_idmap *idmap; /* --uidmap/--gidmap: owners written mapped; NULL: as they are */
         struct link_entry *links[4096];
 };
 
@@ -212,7 +213,7 @@ static int copy_regular(struct copy_ctx *c, const struct ovl_merge_entry *e, str
         if (r < 0)
                 return fail_dst(c, e, -r, err);
         r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = src }, &(struct ovl_node_ref){ .fd = dst }, e->st,
-                              e->st->st_mode & 0777);
+                              e->st->st_mode & 0777, c->idmap);
         return r < 0 ? fail_dst(c, e, -r, err) : 0;
 }
 
@@ -262,7 +263,7 @@ static int visit_file(void *ctx, const struct ovl_merge_entry *e, struct ovl_err
                 if (r == 0) {
                         r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = -1, .dirfd = e->src_dirfd, .name = e->name },
                                               &(struct ovl_node_ref){ .fd = -1, .dirfd = current_dir(c), .name = e->name },
-                                              e->st, 0600);
+                                              e->st, 0600, c->idmap);
                         if (r < 0)
                                 r = fail_dst(c, e, -r, err);
                 }
@@ -304,7 +305,7 @@ static int visit_dir_leave(void *ctx, const struct ovl_merge_entry *e, struct ov
 
         /* Directory times are set last, after every child has been written into it. */
         r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = -1, .dirfd = e->src_dirfd, .name = e->name },
-                              &(struct ovl_node_ref){ .fd = fd }, e->st, 0700);
+                              &(struct ovl_node_ref){ .fd = fd }, e->st, 0700, c->idmap);
         if (r < 0)
                 return fail_dst(c, e, -r, err);
         if (c->depth > 1) {
@@ -371,54 +372,71 @@ static int scratch_join(const struct ovl_assemble_request *req, const char *base
         return asprintf(ret, "%s/%s", strcmp(parent, "/") == 0 ? "" : parent, base) < 0 ? -ENOMEM : 0;
 }
 
-/* Creates the scratch directory under a fresh random name, recorded before it exists (so gc finds
+/* The scratch directory the copy fills, beside R, before it is renamed to R. */
+struct scratch {
+        char *base;              /* its name in R's parent */
+        char *path;
+        int fd;
+        struct ovl_tree_id id;
+};
+
+static void scratch_clear(struct scratch *s)
+{
+        free(s->base);
+        free(s->path);
+        s->fd = safe_close(s->fd);
+}
+
+/* Creates the scratch directory under a fresh random name, claimed before it exists (so gc finds
  * it if we die) and identified right after (so a rollback removes exactly it). A name someone else
- * holds is skipped, never touched. Returns 0 with the fd and the name, or -errno with err set. */
-static int make_scratch(const struct ovl_assemble_request *req, int *ret_fd, char **ret_base, struct ovl_error *err)
+ * holds is withdrawn, never touched. Returns 0 or -errno with err set. */
+static int make_scratch(const struct ovl_assemble_request *req, struct ovl_assembly *a, struct scratch *ret,
+                        struct ovl_error *err)
 {
         for (int attempt = 0; attempt < 16; attempt++) {
-                _cleanup_free_ char *base = NULL, *path = NULL;
-                _cleanup_close_ int fd = -1;
-                int r = scratch_name(req->rootfs_name, &base);
+                struct scratch s = { .fd = -1 };
+                int r = scratch_name(req->rootfs_name, &s.base);
 
                 if (r == 0)
-                        r = scratch_join(req, base, &path);
-                if (r == 0)
-                        r = ovl_strlist_append(&req->rec->scratch, path);
-                if (r < 0)
-                        return ovl_error_fail(err, -r, "rootfs %s: scratch name", req->rootfs);
-                r = req->checkpoint(req, err);
-                if (r < 0)
-                        return r;
-                if (mkdirat(req->rootfs_parent_fd, base, 0700) < 0) {
-                        int e = errno;
-                        /* Not made by us: forgotten at once, so no rollback goes near it. */
-                        free(req->rec->scratch.items[--req->rec->scratch.count]);
-                        if (e == EEXIST)
-                                continue;
-                        return ovl_error_fail(err, e, "rootfs %s: scratch %s", req->rootfs, path);
-                }
-                fd = openat(req->rootfs_parent_fd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                r = fd < 0 ? -errno : ovl_tree_id_get(fd, "", &req->rec->tree);
-                if (r == 0)
-                        r = req->checkpoint(req, err);
-                else
-                        ovl_error_fail(err, -r, "rootfs %s: scratch %s", req->rootfs, path);
+                        r = scratch_join(req, s.base, &s.path);
                 if (r < 0) {
-                        /* Ours and still empty, whatever the record says by now. */
-                        (void) unlinkat(req->rootfs_parent_fd, base, AT_REMOVEDIR);
+                        scratch_clear(&s);
+                        return ovl_error_fail(err, -r, "rootfs %s: scratch name", req->rootfs);
+                }
+                r = ovl_assembly_claim(a, OVL_CLAIM_SCRATCH, s.path, err);
+                if (r == 0 && mkdirat(req->rootfs_parent_fd, s.base, 0700) < 0) {
+                        int e = errno;
+                        /* Not made by us: withdrawn at once, so no rollback goes near it. */
+                        r = ovl_assembly_withdraw(a, OVL_CLAIM_SCRATCH, s.path, err);
+                        if (r == 0 && e == EEXIST) {
+                                scratch_clear(&s);
+                                continue;
+                        }
+                        r = r < 0 ? r : ovl_error_fail(err, e, "rootfs %s: scratch %s", req->rootfs, s.path);
+                } else if (r == 0) {
+                        s.fd = openat(req->rootfs_parent_fd, s.base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        r = s.fd < 0 ? -errno : ovl_tree_id_get(s.fd, "", &s.id);
+                        if (r < 0)
+                                ovl_error_fail(err, -r, "rootfs %s: scratch %s", req->rootfs, s.path);
+                        else
+                                r = ovl_assembly_identify(a, s.path, s.fd, err);
+                        if (r < 0) /* ours and still empty, whatever the record says by now */
+                                (void) unlinkat(req->rootfs_parent_fd, s.base, AT_REMOVEDIR);
+                }
+                if (r < 0) {
+                        scratch_clear(&s);
                         return r;
                 }
-                *ret_fd = TAKE_FD(fd);
-                *ret_base = TAKE_PTR(base);
+                *ret = s;
                 return 0;
         }
         return ovl_error_fail(err, EEXIST, "rootfs %s: 16 random scratch names beside it were all taken", req->rootfs);
 }
 
-int ovl_copy_merge_into(const struct ovl_layer_list *layers, int dst_fd, const char *what, struct ovl_error *err)
+int ovl_copy_merge_into(const struct ovl_layer_list *layers, const struct ovl_idmap *idmap, int dst_fd,
+                        const char *what, struct ovl_error *err)
 {
-        struct copy_ctx c = { .layers = layers, .rootfs = what, .cap = 64 };
+        struct copy_ctx c = { .layers = layers, .rootfs = what, .idmap = idmap, .cap = 64 };
         struct ovl_merge_visitor v = { .ctx = &c, .file = visit_file, .dir_enter = visit_root_or_dir,
                                        .dir_leave = visit_dir_leave };
         mode_t old_umask;
@@ -471,46 +489,50 @@ static void make_tree_removable(int dir_fd)
         (void) ovl_walk_tree_at(dir_fd, "", OVL_WALK_SKIP_MOUNTS | OVL_WALK_KEEP_GOING, &v, "scratch", NULL);
 }
 
-static int remove_scratch(const struct ovl_record *rec, const char *path, struct ovl_error *err);
-
-static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_error *err)
+/* A failed copy removes its scratch itself: only the tree it made (by its identity, whatever
+ * stands at the name by now). Without CAP_DAC_OVERRIDE the directories that already have their
+ * image's owner and mode can refuse the removal: then they are taken back and it tries once more.
+ * What is left stays claimed, for the parent's rollback. */
+static void remove_own_scratch(const struct ovl_assemble_request *req, const struct scratch *s)
 {
-        _cleanup_free_ char *scratch_base = NULL;
-        const char *scratch;
-        _cleanup_close_ int fd = -1;
+        for (int attempt = 0; attempt < 2; attempt++) {
+                struct ovl_tree_id id;
+                if (ovl_tree_id_get(req->rootfs_parent_fd, s->base, &id) < 0 || !ovl_tree_id_equal(&id, &s->id) ||
+                    ovl_remove_tree_at(req->rootfs_parent_fd, s->base, s->path, NULL) == 0)
+                        return;
+                make_tree_removable(s->fd);
+        }
+}
+
+static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_assembly *a, struct ovl_error *err)
+{
+        struct scratch s = { .fd = -1 };
         int r;
 
-        r = make_scratch(req, &fd, &scratch_base, err);
+        r = make_scratch(req, a, &s, err);
         if (r < 0)
                 return r;
-        ovl_copy_meta_set_idmap(req->opts->idmap); /* --uidmap: owners written shifted */
-        r = ovl_copy_merge_into(req->layers, fd, req->rootfs, err);
-        ovl_copy_meta_set_idmap(NULL);
+        r = ovl_copy_merge_into(req->layers, req->opts->idmap, s.fd, req->rootfs, err);
         if (r < 0)
                 goto fail;
         /* Into place in one step: an existing empty R is replaced, a missing one must stay missing
          * until now (RENAME_NOREPLACE), so a concurrent creator is never overwritten. */
         if (req->rootfs_exists)
-                r = renameat(req->rootfs_parent_fd, scratch_base, req->rootfs_parent_fd, req->rootfs_name);
+                r = renameat(req->rootfs_parent_fd, s.base, req->rootfs_parent_fd, req->rootfs_name);
         else
-                r = renameat2(req->rootfs_parent_fd, scratch_base, req->rootfs_parent_fd, req->rootfs_name,
+                r = renameat2(req->rootfs_parent_fd, s.base, req->rootfs_parent_fd, req->rootfs_name,
                               RENAME_NOREPLACE);
         if (r < 0) {
                 r = ovl_error_fail(err, errno, "rootfs %s", req->rootfs);
                 goto fail;
         }
-        /* The scratch name is gone: the tree is R now, and the record's tree identity finds it. */
-        ovl_strlist_clear(&req->rec->scratch);
-        return 0;
+        /* The scratch name is gone: the tree is R now, and the recorded identity finds it. */
+        r = ovl_assembly_withdraw(a, OVL_CLAIM_SCRATCH, s.path, err);
+        scratch_clear(&s);
+        return r;
 fail:
-        /* Only the tree we made, by its identity, whatever stands at its name by now. Without
-         * CAP_DAC_OVERRIDE the directories that already have their image's owner and mode can
-         * refuse the removal: then take them back and try once more. */
-        scratch = req->rec->scratch.items[req->rec->scratch.count - 1];
-        if (remove_scratch(req->rec, scratch, NULL) < 0) {
-                make_tree_removable(fd);
-                (void) remove_scratch(req->rec, scratch, NULL);
-        }
+        remove_own_scratch(req, &s);
+        scratch_clear(&s);
         return r;
 }
 
@@ -614,14 +636,14 @@ static int copy_destroy(const struct ovl_record *rec, struct ovl_error *err)
 }
 
 /* The tree at R is the one assemble renamed there (same device, inode and birth time). */
-static bool copy_in_place(const struct ovl_record *rec)
+static int copy_in_place(const struct ovl_record *rec, int rootfs_fd)
 {
         struct ovl_tree_id id;
 
-        return ovl_tree_id_get(AT_FDCWD, rec->rootfs, &id) == 0 && ovl_tree_id_equal(&rec->tree, &id);
+        return rootfs_fd >= 0 && ovl_tree_id_get(rootfs_fd, "", &id) == 0 && ovl_tree_id_equal(&rec->tree, &id);
 }
 
-static bool copy_owns_scratch(const struct ovl_record *rec, const char *record_dir, const char *path)
+static int copy_owns_scratch(const struct ovl_record *rec, const char *record_dir, const char *path)
 {
         (void) record_dir;
         return is_scratch_of(rec, path);

@@ -5,8 +5,12 @@
 #include "backends/layer.h"
 #include "common/error.h"
 
+struct ovl_idmap;
+
 /* Writes the merged tree of layers (bottom first) into the empty directory dst_fd: every surviving
- * entry once, with all its metadata, whiteouts applied and never written. `what` names the
+ * entry once, with all its metadata, whiteouts applied and never written. idmap (--uidmap/--gidmap)
+ * maps the owners and the ids inside xattrs as they are written; NULL keeps them. `what` names the
  * destination in messages. On failure dst_fd holds a partial tree the caller removes. Returns 0 or
  * -errno with err set. */
-int ovl_copy_merge_into(const struct ovl_layer_list *layers, int dst_fd, const char *what, struct ovl_error *err);
+int ovl_copy_merge_into(const struct ovl_layer_list *layers, const struct ovl_idmap *idmap, int dst_fd,
+                        const char *what, struct ovl_error *err);

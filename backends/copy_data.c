@@ -103,7 +103,7 @@ static int copy_sparse(int src, int dst, const struct stat *st, struct ovl_copy_
         return ftruncate(dst, st->st_size) < 0 ? -errno : 0;
 }
 
-int ovl_copy_data(int src_fd, int dst_fd, const struct stat *st, struct ovl_copy_accel *accel)
+static int copy_data(int src_fd, int dst_fd, const struct stat *st, struct ovl_copy_accel *accel)
 {
         if (st->st_size == 0)
                 return 0;
@@ -118,4 +118,13 @@ int ovl_copy_data(int src_fd, int dst_fd, const struct stat *st, struct ovl_copy
         if ((off_t) st->st_blocks * 512 < st->st_size)
                 return copy_sparse(src_fd, dst_fd, st, accel);
         return copy_range(src_fd, dst_fd, 0, st->st_size, accel);
+}
+
+int ovl_copy_data(int src_fd, int dst_fd, const struct stat *st, struct ovl_copy_accel *accel)
+{
+        int r = copy_data(src_fd, dst_fd, st, accel);
+
+        /* An offset or range that does not fit (EOVERFLOW from lseek, pread or copy_file_range) is a
+         * file too large to copy; the copy engine keeps EOVERFLOW for an owner without an id. */
+        return r == -EOVERFLOW ? -EFBIG : r;
 }

@@ -29,6 +29,14 @@ static int ref_setxattr(const struct ovl_node_ref *ref, const char *path, const 
         return ref->fd >= 0 ? fsetxattr(ref->fd, key, val, size, 0) : lsetxattr(path, key, val, size, 0);
 }
 
+/* -errno for the call that just failed. EOVERFLOW is what ovl_copy_metadata says for an owner that
+ * has no id (OVL_COPY_EUNMAPPED), so where any other call says it (a value or size that does not
+ * fit), it becomes EINVAL and cannot be taken for that. */
+static int fail_errno(void)
+{
+        return errno == OVL_COPY_EUNMAPPED ? -EINVAL : -errno;
+}
+
 /* Lists src's xattr names into a new buffer. */
 static int list_names(const struct ovl_node_ref *src, const char *path, char **ret, size_t *ret_len)
 {
@@ -49,12 +57,12 @@ static int list_names(const struct ovl_node_ref *src, const char *path, char **r
                 return 0;
         }
         if (errno != ERANGE)
-                return -errno;
+                return fail_errno();
         for (;;) {
                 _cleanup_free_ char *buf = NULL;
                 n = ref_listxattr(src, path, NULL, 0);
                 if (n < 0)
-                        return -errno;
+                        return fail_errno();
                 buf = malloc((size_t) n + 1);
                 if (!buf)
                         return -ENOMEM;
@@ -65,20 +73,13 @@ static int list_names(const struct ovl_node_ref *src, const char *path, char **r
                         return 0;
                 }
                 if (errno != ERANGE)
-                        return -errno;
+                        return fail_errno();
         }
 }
 
-/* The copy backend's --uidmap/--gidmap: owners and id-holding xattrs written shifted. */
-static const struct ovl_idmap *shift;
-
-void ovl_copy_meta_set_idmap(const struct ovl_idmap *m)
-{
-        shift = m;
-}
-
+/* Copies one xattr, with the ids it holds (security.capability, POSIX ACLs) mapped through idmap. */
 static int copy_one_xattr(const struct ovl_node_ref *src, const char *spath, const struct ovl_node_ref *dst,
-                          const char *dpath, const char *key)
+                          const char *dpath, const char *key, const struct ovl_idmap *idmap)
 {
         char small[256];
         _cleanup_free_ char *big = NULL;
@@ -97,17 +98,18 @@ static int copy_one_xattr(const struct ovl_node_ref *src, const char *spath, con
                 val = big;
         }
         if (n < 0)
-                return errno == ENODATA ? 0 : -errno;
+                return errno == ENODATA ? 0 : fail_errno();
         len = (size_t) n;
-        if (shift)
-                ovl_idmap_xattr(shift, key, val, &len);
+        if (idmap)
+                ovl_idmap_xattr(idmap, key, val, &len);
         if (ref_setxattr(dst, dpath, key, val, len) < 0)
-                return -errno;
+                return fail_errno();
         return 0;
 }
 
 /* Copies src's xattrs to dst; sets *ret_acl when a POSIX ACL was among them. */
-static int copy_xattrs(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, bool *ret_acl)
+static int copy_xattrs(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct ovl_idmap *idmap,
+                       bool *ret_acl)
 {
         char spath[OVL_FD_PATH_MAX], dpath[OVL_FD_PATH_MAX];
         _cleanup_free_ char *names = NULL;
@@ -126,7 +128,7 @@ static int copy_xattrs(const struct ovl_node_ref *src, const struct ovl_node_ref
                         continue;
                 if (strncmp(names + off, "system.posix_acl_", 17) == 0)
                         *ret_acl = true;
-                r = copy_one_xattr(src, spath, dst, dpath, names + off);
+                r = copy_one_xattr(src, spath, dst, dpath, names + off, idmap);
                 if (r < 0)
                         return r;
         }
@@ -134,14 +136,14 @@ static int copy_xattrs(const struct ovl_node_ref *src, const struct ovl_node_ref
 }
 
 int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct stat *st,
-                      mode_t created_mode)
+                      mode_t created_mode, const struct ovl_idmap *idmap)
 {
         static uid_t euid = (uid_t) -1;
         static gid_t egid = (gid_t) -1;
         const struct timespec times[2] = { st->st_atim, st->st_mtim };
         bool is_link = S_ISLNK(st->st_mode), chowned = false, has_acl = false;
-        uid_t uid = shift ? ovl_idmap_uid(shift, st->st_uid) : st->st_uid;
-        gid_t gid = shift ? ovl_idmap_gid(shift, st->st_gid) : st->st_gid;
+        uid_t uid = idmap ? ovl_idmap_uid(idmap, st->st_uid) : st->st_uid;
+        gid_t gid = idmap ? ovl_idmap_gid(idmap, st->st_gid) : st->st_gid;
         int r;
 
         if (euid == (uid_t) -1) {
@@ -152,11 +154,17 @@ int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref 
         if (uid != euid || gid != egid) {
                 r = dst->fd >= 0 ? fchown(dst->fd, uid, gid)
                                  : fchownat(dst->dirfd, dst->name, uid, gid, AT_SYMLINK_NOFOLLOW);
+                /* The kernel says EINVAL for an id this user namespace has no mapping for, and
+                 * EOVERFLOW for one the destination's filesystem (or idmapped mount) cannot hold.
+                 * Rootless, both mean the owner cannot be kept here. In the initial namespace every
+                 * id is mapped, so it is the destination that refuses: a plain EINVAL. */
+                if (r < 0 && (errno == EINVAL || errno == EOVERFLOW))
+                        return ovl_in_initial_userns() ? -EINVAL : -OVL_COPY_EUNMAPPED;
                 if (r < 0)
-                        return errno == EINVAL && !ovl_in_initial_userns() ? -OVL_COPY_EUNMAPPED : -errno;
+                        return -errno;
                 chowned = true;
         }
-        r = copy_xattrs(src, dst, &has_acl);
+        r = copy_xattrs(src, dst, idmap, &has_acl);
         if (r < 0)
                 return r;
         /* chown clears setuid/setgid and an ACL changes the group bits: only an untouched entry
@@ -165,9 +173,9 @@ int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref 
                 r = dst->fd >= 0 ? fchmod(dst->fd, st->st_mode & 07777)
                                  : fchmodat(dst->dirfd, dst->name, st->st_mode & 07777, 0);
                 if (r < 0)
-                        return -errno;
+                        return fail_errno();
         }
         r = dst->fd >= 0 ? futimens(dst->fd, times)
                          : utimensat(dst->dirfd, dst->name, times, AT_SYMLINK_NOFOLLOW);
-        return r < 0 ? -errno : 0;
+        return r < 0 ? fail_errno() : 0;
 }

@@ -15,23 +15,23 @@ struct ovl_node_ref {
         const char *name;
 };
 
+struct ovl_idmap;
+
 /* Gives dst the owner, xattrs, mode and times of st/src, in the order that keeps them all: chown
  * first (it clears setuid bits and file capabilities), then xattrs, then the mode, then times.
  * created_mode is the permission bits dst was created with (umask 0), so an unneeded chmod is
- * skipped. Returns 0 or -errno. */
+ * skipped. idmap (the copy backend's --uidmap/--gidmap) maps the owner and the ids inside
+ * security.capability and POSIX ACLs; NULL writes them as they are. Returns 0, -OVL_COPY_EUNMAPPED
+ * when the owner has no id here, or another -errno. */
 int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct stat *st,
-                      mode_t created_mode);
+                      mode_t created_mode, const struct ovl_idmap *idmap);
 
-/* What ovl_copy_metadata returns (negated) when, outside the initial user namespace (rootless), the
- * owner to set has no id there (the kernel's EINVAL would not say so). Not an errno: callers turn
- * it into OVL_COPY_EUNMAPPED_TEXT. */
-#define OVL_COPY_EUNMAPPED 4096
+/* What ovl_copy_metadata returns (negated) when the owner to set has no id where it is written:
+ * outside the initial user namespace (rootless) the kernel says EINVAL, which would not say so.
+ * EOVERFLOW, "the value does not fit", because ovl_copy_metadata returns it for nothing else (it
+ * turns any other EOVERFLOW into EINVAL), so callers can tell it apart and turn it into
+ * OVL_COPY_EUNMAPPED_TEXT. */
+#define OVL_COPY_EUNMAPPED EOVERFLOW
 #define OVL_COPY_EUNMAPPED_TEXT \
         "its owner has no id in this user namespace, so a rootless assemble cannot keep it (run as root, or " \
         "map that id into the namespace)"
-
-struct ovl_idmap;
-
-/* From now on, ovl_copy_metadata writes owners (and the ids inside security.capability and POSIX
- * ACLs) mapped through m: the copy backend's --uidmap/--gidmap. NULL: as they are. */
-void ovl_copy_meta_set_idmap(const struct ovl_idmap *m);

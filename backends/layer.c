@@ -94,8 +94,7 @@ void ovl_layer_list_clear(struct ovl_layer_list *list)
 {
         for (size_t i = 0; i < list->count; i++) {
                 free(list->items[i].path);
-                if (list->items[i].fd >= 0)
-                        close(list->items[i].fd);
+                safe_close(list->items[i].fd);
         }
         free(list->items);
         list->items = NULL;
@@ -115,17 +114,14 @@ int ovl_layer_list_reopen(struct ovl_layer_list *list, struct ovl_error *err)
 {
         for (size_t i = 0; i < list->count; i++) {
                 struct ovl_layer *l = &list->items[i];
-                int fd = open(l->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                _cleanup_close_ int fd = open(l->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 struct stat st;
 
                 if (fd < 0)
                         return ovl_error_fail(err, errno, "layer %s", l->path);
-                if (fstat(fd, &st) < 0 || st.st_dev != l->st.st_dev || st.st_ino != l->st.st_ino) {
-                        close(fd);
+                if (fstat(fd, &st) < 0 || st.st_dev != l->st.st_dev || st.st_ino != l->st.st_ino)
                         return ovl_error_fail(err, 0, "layer %s: replaced while ovlbackend was using it", l->path);
-                }
-                close(l->fd);
-                l->fd = fd;
+                close_and_replace(l->fd, fd);
         }
         return 0;
 }

@@ -13,11 +13,18 @@
 #include "common/fsutil.h"
 #include "common/macro.h"
 
+/* The scan recurses and keeps one directory open per level, so how deep it goes must be bounded:
+ * a relative path longer than this (some 8000 levels of one-letter names) is refused with a message
+ * rather than walked. */
+#define SCAN_PATH_MAX (16 * 1024)
+
 struct scan {
         const struct ovl_layer *layer;
         ovl_marker_fn fn;
         void *ctx;
         struct ovl_error *err;
+        char *path;         /* the directory being scanned, relative to the layer ("" = root) */
+        size_t len, cap;
 };
 
 bool ovl_marker_is_native(const struct ovl_marker *m)
@@ -41,6 +48,37 @@ static int scan_fail(struct scan *s, const char *dir, const char *name, int errn
                               *dir || *name ? name : ".", what);
 }
 
+/* Appends "/name" (or "name" at the root) to the scan's path; returns the old length in *ret_old.
+ * Returns 0, -ENAMETOOLONG beyond SCAN_PATH_MAX, or -ENOMEM. */
+static int path_push(struct scan *s, const char *name, size_t *ret_old)
+{
+        size_t n = strlen(name), need = s->len + n + 2;
+
+        if (need > SCAN_PATH_MAX)
+                return -ENAMETOOLONG;
+        if (need > s->cap) {
+                size_t cap = need * 2 < SCAN_PATH_MAX ? need * 2 : SCAN_PATH_MAX;
+                char *grown = realloc(s->path, cap);
+
+                if (!grown)
+                        return -ENOMEM;
+                s->path = grown;
+                s->cap = cap;
+        }
+        *ret_old = s->len;
+        if (s->len > 0)
+                s->path[s->len++] = '/';
+        memcpy(s->path + s->len, name, n + 1);
+        s->len += n;
+        return 0;
+}
+
+static void path_pop(struct scan *s, size_t old)
+{
+        s->len = old;
+        s->path[old] = '\0';
+}
+
 static int report(struct scan *s, enum ovl_marker_kind kind, bool user_ns, const char *dir, const char *name,
                   const char *target)
 {
@@ -49,43 +87,44 @@ static int report(struct scan *s, enum ovl_marker_kind kind, bool user_ns, const
         return s->fn(s->ctx, &m, s->err);
 }
 
-/* Reports the markers a directory carries in its own xattrs. */
-static int report_dir_xattrs(struct scan *s, int parent_fd, const char *name, const char *path, bool *ret_xattr_wh)
+/* Reports the markers the directory parent_fd/name, the scan's current path, carries in its own
+ * xattrs. */
+static int report_dir_xattrs(struct scan *s, int parent_fd, const char *name, bool *ret_xattr_wh)
 {
         unsigned bits = 0;
         int r = ovl_entry_read_xattrs(parent_fd, name, &bits);
         bool user = !!(bits & OVL_XATTR_USER_NS);
 
         if (r < 0)
-                return scan_fail(s, path, "", -r, "cannot read xattrs");
+                return scan_fail(s, s->path, "", -r, "cannot read xattrs");
         *ret_xattr_wh = !!(bits & OVL_XATTR_HAS_WHITEOUTS);
         if (bits & OVL_XATTR_OPAQUE)
-                r = report(s, OVL_MARKER_OPAQUE_DIR, user, path, ".", NULL);
+                r = report(s, OVL_MARKER_OPAQUE_DIR, user, s->path, ".", NULL);
         if (r == 0 && *ret_xattr_wh)
-                r = report(s, OVL_MARKER_XATTR_DIR, user, path, ".", NULL);
+                r = report(s, OVL_MARKER_XATTR_DIR, user, s->path, ".", NULL);
         return r;
 }
 
-static int scan_dir(struct scan *s, int fd, char *path, size_t len, size_t cap, bool xattr_wh);
+static int scan_dir(struct scan *s, int fd, bool xattr_wh);
 
-/* One entry of the directory at path: a marker by name, by device number or by xattr, or a
- * directory to descend into. */
-static int scan_entry(struct scan *s, int dirfd, const struct dirent *de, char *path, size_t len, size_t cap,
-                      bool xattr_wh)
+/* One entry of the directory at the scan's path: a marker by name, by device number or by xattr, or
+ * a directory to descend into. */
+static int scan_entry(struct scan *s, int dirfd, const struct dirent *de, bool xattr_wh)
 {
         struct stat st = { .st_mode = S_IFREG, .st_nlink = 1 };
         struct ovl_entry_info info;
+        bool child_xattr_wh = false;
         unsigned bits = 0;
-        size_t n = strlen(de->d_name);
-        int r;
+        size_t old;
+        int child, r;
 
         if (strncmp(de->d_name, OVL_AUFS_PREFIX, strlen(OVL_AUFS_PREFIX)) == 0) {
                 if (ovl_entry_classify(de->d_name, &st, 0, false, &info) < 0)
-                        return scan_fail(s, path, de->d_name, 0, "malformed whiteout (it names no entry)");
+                        return scan_fail(s, s->path, de->d_name, 0, "malformed whiteout (it names no entry)");
                 return report(s, info.type == OVL_ENTRY_WHITEOUT ? OVL_MARKER_AUFS_WHITEOUT
                                  : info.type == OVL_ENTRY_OPAQUE_MARKER ? OVL_MARKER_AUFS_OPAQUE
                                                                         : OVL_MARKER_AUFS_META,
-                              false, path, de->d_name, info.type == OVL_ENTRY_WHITEOUT ? info.target : NULL);
+                              false, s->path, de->d_name, info.type == OVL_ENTRY_WHITEOUT ? info.target : NULL);
         }
         /* Only directories, devices and (in a marked directory) regular files can be markers: the
          * rest need no stat at all. */
@@ -93,72 +132,67 @@ static int scan_entry(struct scan *s, int dirfd, const struct dirent *de, char *
             !(de->d_type == DT_REG && xattr_wh))
                 return 0;
         if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return scan_fail(s, path, de->d_name, errno, "cannot stat");
+                return scan_fail(s, s->path, de->d_name, errno, "cannot stat");
         if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
-                return report(s, OVL_MARKER_CHARDEV, false, path, de->d_name, de->d_name);
+                return report(s, OVL_MARKER_CHARDEV, false, s->path, de->d_name, de->d_name);
         if (S_ISREG(st.st_mode) && xattr_wh && st.st_size == 0) {
                 r = ovl_entry_read_xattrs(dirfd, de->d_name, &bits);
                 if (r < 0)
-                        return scan_fail(s, path, de->d_name, -r, "cannot read xattrs");
+                        return scan_fail(s, s->path, de->d_name, -r, "cannot read xattrs");
                 if (bits & OVL_XATTR_WHITEOUT)
-                        return report(s, OVL_MARKER_XATTR_WHITEOUT, !!(bits & OVL_XATTR_USER_NS), path,
+                        return report(s, OVL_MARKER_XATTR_WHITEOUT, !!(bits & OVL_XATTR_USER_NS), s->path,
                                       de->d_name, de->d_name);
                 return 0;
         }
         if (!S_ISDIR(st.st_mode))
                 return 0;
-        if (len + n + 2 > cap)
-                return scan_fail(s, path, de->d_name, ENAMETOOLONG, "path too long to scan");
-        if (len)
-                path[len++] = '/';
-        memcpy(path + len, de->d_name, n + 1);
-        {
-                _cleanup_close_ int child = -1;
-                bool child_xattr_wh = false;
-
-                r = report_dir_xattrs(s, dirfd, de->d_name, path, &child_xattr_wh);
-                if (r == 0) {
-                        child = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        r = child < 0 ? scan_fail(s, path, "", errno, "cannot open directory")
-                                      : scan_dir(s, child, path, len + n, cap, child_xattr_wh);
-                }
+        r = path_push(s, de->d_name, &old);
+        if (r < 0)
+                return scan_fail(s, s->path, de->d_name, -r,
+                                 r == -ENAMETOOLONG ? "path too long to scan" : "cannot scan");
+        r = report_dir_xattrs(s, dirfd, de->d_name, &child_xattr_wh);
+        if (r == 0) {
+                child = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = child < 0 ? scan_fail(s, s->path, "", errno, "cannot open directory")
+                              : scan_dir(s, child, child_xattr_wh);
         }
-        path[len ? len - 1 : 0] = '\0';
+        path_pop(s, old);
         return r;
 }
 
-static int scan_dir(struct scan *s, int fd, char *path, size_t len, size_t cap, bool xattr_wh)
+/* Scans the directory fd (taken: closed here), the scan's current path. */
+static int scan_dir(struct scan *s, int fd, bool xattr_wh)
 {
-        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
         struct dirent *de;
-        int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+        int r;
 
-        if (dfd < 0 || !(d = fdopendir(dfd))) {
-                int e = errno;
-                if (dfd >= 0)
-                        close(dfd);
-                return scan_fail(s, path, "", e, "cannot read directory");
+        if (!d) {
+                safe_close(fd);
+                return scan_fail(s, s->path, "", errno, "cannot read directory");
         }
-        while (r == 0 && (errno = 0, de = readdir(d)))
-                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-                        r = scan_entry(s, dirfd(d), de, path, len, cap, xattr_wh);
-        if (r == 0 && errno)
-                r = scan_fail(s, path, "", errno, "cannot read directory");
-        return r;
+        while ((r = ovl_dir_next(d, &de)) > 0) {
+                r = scan_entry(s, dirfd(d), de, xattr_wh);
+                if (r < 0)
+                        return r;
+        }
+        return r < 0 ? scan_fail(s, s->path, "", -r, "cannot read directory") : 0;
 }
 
 int ovl_layer_scan_markers(const struct ovl_layer *layer, ovl_marker_fn fn, void *ctx, struct ovl_error *err)
 {
-        struct scan s = { .layer = layer, .fn = fn, .ctx = ctx, .err = err };
-        /* PATH_MAX bounds what a layer's relative paths can be when the layer is read by path;
-         * deeper trees are refused with a message rather than truncated. */
-        const size_t cap = 4 * 4096;
-        _cleanup_free_ char *path = calloc(1, cap);
+        struct scan s = { .layer = layer, .fn = fn, .ctx = ctx, .err = err, .path = calloc(1, 256), .cap = 256 };
         bool xattr_wh = false;
-        int r;
+        int fd, r;
 
-        if (!path)
+        if (!s.path)
                 return ovl_error_fail(err, ENOMEM, "layer %s", layer->path);
-        r = report_dir_xattrs(&s, layer->fd, ".", "", &xattr_wh);
-        return r < 0 ? r : scan_dir(&s, layer->fd, path, 0, cap, xattr_wh);
+        r = report_dir_xattrs(&s, layer->fd, ".", &xattr_wh);
+        if (r == 0) {
+                /* The listing needs an fd of its own: the layer's stays the caller's. */
+                fd = openat(layer->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                r = fd < 0 ? scan_fail(&s, "", "", errno, "cannot read directory") : scan_dir(&s, fd, xattr_wh);
+        }
+        free(s.path);
+        return r;
 }

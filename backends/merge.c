@@ -12,6 +12,7 @@
 
 #include "backends/merge.h"
 #include "backends/whiteout.h"
+#include "common/fsutil.h"
 #include "common/macro.h"
 
 /* One layer's copy of the directory being merged. Sources are ordered top layer first. */
@@ -162,21 +163,17 @@ static int read_source(struct walker *w, const struct source *s, uint32_t src, s
 {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
-        int fd = openat(s->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd = openat(s->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
 
         if (fd < 0 || !(d = fdopendir(fd))) {
-                int e = errno;
-                if (fd >= 0)
-                        close(fd);
-                return fail_at(w, s->layer, ".", e, "cannot read directory");
+                safe_close(fd);
+                return fail_at(w, s->layer, ".", errno, "cannot read directory");
         }
-        while ((errno = 0, de = readdir(d))) {
+        while ((r = ovl_dir_next(d, &de)) > 0) {
                 struct candidate c = { .src = src, .dtype = de->d_type };
                 struct ovl_entry_info info;
                 struct stat st = { .st_mode = S_IFREG, .st_nlink = 1 };
 
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
                 if (strncmp(de->d_name, OVL_AUFS_PREFIX, strlen(OVL_AUFS_PREFIX)) == 0) {
                         if (ovl_entry_classify(de->d_name, &st, 0, false, &info) < 0)
                                 return fail_at(w, s->layer, de->d_name, 0,
@@ -210,9 +207,7 @@ static int read_source(struct walker *w, const struct source *s, uint32_t src, s
                 }
                 (*cands)[(*n)++] = c;
         }
-        if (errno)
-                return fail_at(w, s->layer, ".", errno, "cannot read directory");
-        return 0;
+        return r < 0 ? fail_at(w, s->layer, ".", -r, "cannot read directory") : 0;
 }
 
 /* Classifies a candidate with what the kernel says of it. */
@@ -281,7 +276,7 @@ static int walk_child_dir(struct walker *w, const struct ovl_merge_entry *e, con
                 w->depth--;
         }
         for (size_t i = 0; i < n; i++)
-                close(child[i].fd);
+                safe_close(child[i].fd);
         free(child);
         return r;
 }

@@ -46,36 +46,36 @@ int ovl_mount_attach(int mnt_fd, int parent_fd, const char *name, const struct o
         return 0;
 }
 
-int ovl_mount_make_target(const struct ovl_assemble_request *req, struct ovl_error *err)
+int ovl_mount_make_target(const struct ovl_assemble_request *req, struct ovl_assembly *a, struct ovl_tree_id *ret_id,
+                          struct ovl_error *err)
 {
         _cleanup_close_ int fd = -1;
         int r;
 
-        if (req->rootfs_exists)
+        if (req->rootfs_exists) {
+                *ret_id = req->rootfs_id;
                 return 0;
-        /* Recorded before it exists: a run killed right after the mkdir leaves nothing gc cannot
+        }
+        /* Claimed before it exists: a run killed right after the mkdir leaves nothing gc cannot
          * find; identified right after, so a rollback removes exactly the directory we made. */
-        r = ovl_strlist_append(&req->rec->scratch, req->rootfs);
-        if (r < 0)
-                return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
-        r = req->checkpoint(req, err);
+        r = ovl_assembly_claim(a, OVL_CLAIM_SCRATCH, req->rootfs, err);
         if (r < 0)
                 return r;
         if (mkdirat(req->rootfs_parent_fd, req->rootfs_name, 0755) < 0) {
                 int e = errno;
-                /* Someone else's (it appeared after our check): forgotten, so no rollback touches it. */
-                free(req->rec->scratch.items[--req->rec->scratch.count]);
+                /* Someone else's (it appeared after our check): withdrawn, so no rollback touches it. */
+                (void) ovl_assembly_withdraw(a, OVL_CLAIM_SCRATCH, req->rootfs, NULL);
                 return ovl_error_fail(err, e, "rootfs %s", req->rootfs);
         }
         fd = openat(req->rootfs_parent_fd, req->rootfs_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        r = fd < 0 ? -errno : ovl_tree_id_get(fd, "", &req->rec->tree);
+        r = fd < 0 ? -errno : ovl_tree_id_get(fd, "", ret_id);
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
-        return req->checkpoint(req, err);
+        return ovl_assembly_identify(a, req->rootfs, fd, err);
 }
 
-int ovl_mount_open_target(const struct ovl_assemble_request *req, int *ret_fd, char *path, size_t size,
-                          struct ovl_error *err)
+int ovl_mount_open_target(const struct ovl_assemble_request *req, const struct ovl_tree_id *expect, int *ret_fd,
+                          char *path, size_t size, struct ovl_error *err)
 {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *changeable = NULL;
@@ -104,7 +104,7 @@ int ovl_mount_open_target(const struct ovl_assemble_request *req, int *ret_fd, c
                 r = -errno;
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
-        if (st.st_uid != geteuid() || (req->rec->tree.ino != 0 && !ovl_tree_id_equal(&req->rec->tree, &id)) ||
+        if (st.st_uid != geteuid() || !ovl_tree_id_equal(expect, &id) ||
             ovl_is_mount_point_at(fd, "") != 0)
                 return ovl_error_fail(err, 0, "rootfs %s: replaced while it was assembled; nothing mounted",
                                       req->rootfs);
@@ -138,15 +138,6 @@ void ovl_mount_record_id(int fd, struct ovl_record *rec)
                 rec->mount_id = id;
         else if (mount_id_of(fd, OVL_STATX_MNT_ID, &id) == 0)
                 rec->mount_id_reusable = id;
-}
-
-void ovl_mount_record_at_rootfs(const struct ovl_assemble_request *req, ovl_mount_is_ours_fn is_ours)
-{
-        _cleanup_close_ int fd = openat(req->rootfs_parent_fd, req->rootfs_name,
-                                        O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-        if (fd >= 0 && ovl_is_mount_point_at(fd, "") > 0 && is_ours(req->rec, fd))
-                ovl_mount_record_id(fd, req->rec);
 }
 
 /* Whether the mount with this unique id still exists in our mount namespace: 1, 0 (gone), or
@@ -270,9 +261,7 @@ int ovl_mount_destroy_target(const struct ovl_record *rec, ovl_mount_is_ours_fn 
         return remove_created_rootfs(rec, pfd, base, err);
 }
 
-bool ovl_mount_in_place(const struct ovl_record *rec, ovl_mount_is_ours_fn is_ours)
+int ovl_mount_in_place(const struct ovl_record *rec, int rootfs_fd, ovl_mount_is_ours_fn is_ours)
 {
-        _cleanup_close_ int fd = open(rec->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-        return fd >= 0 && ovl_is_mount_point_at(fd, "") != 0 && mount_is_records(rec, fd, is_ours);
+        return rootfs_fd >= 0 && ovl_is_mount_point_at(rootfs_fd, "") > 0 && mount_is_records(rec, rootfs_fd, is_ours);
 }

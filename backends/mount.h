@@ -1,6 +1,6 @@
 /* What the mount backends (bind, overlay) share: attaching a detached mount at the rootfs with the
- * new mount API, reading the kernel's own error text from an fs-context, taking a mount down, and
- * the rootfs directory a mount backend may have had to create. The new API is tried first; each
+ * new mount API, taking a mount down, and the rootfs directory a mount backend may have had to
+ * create. The new API is tried first; each
  * caller keeps its own mount(2) fallback for kernels without it (ENOSYS), since what the legacy
  * call needs differs per backend. */
 #pragma once
@@ -22,16 +22,17 @@
 int ovl_mount_attach(int mnt_fd, int parent_fd, const char *name, const struct ovl_tree_id *expect);
 
 /* Makes R a directory a mount can be attached to: creates it (mode 0755) when the request says it
- * does not exist, recording it as the backend's scratch first so an interrupted run's rollback
- * removes it. Returns 0 or -errno with err set. */
-int ovl_mount_make_target(const struct ovl_assemble_request *req, struct ovl_error *err);
+ * does not exist, claiming it as scratch first so an interrupted run's rollback removes it.
+ * *ret_id gets R's identity (made or found). Returns 0 or -errno with err set. */
+int ovl_mount_make_target(const struct ovl_assemble_request *req, struct ovl_assembly *a, struct ovl_tree_id *ret_id,
+                          struct ovl_error *err);
 
 /* Opens R for a mount(2) of the legacy API, which takes only paths: R's O_PATH fd (a symlink swapped
  * in at R is not followed), checked to be the directory this run made (or found) and owned by us,
  * and its path "/proc/self/fd/N" in path, which names that very directory whatever is renamed
  * meanwhile. Returns 0 and the fd (keep it open while the path is used), or -errno with err set. */
-int ovl_mount_open_target(const struct ovl_assemble_request *req, int *ret_fd, char *path, size_t size,
-                          struct ovl_error *err);
+int ovl_mount_open_target(const struct ovl_assemble_request *req, const struct ovl_tree_id *expect, int *ret_fd,
+                          char *path, size_t size, struct ovl_error *err);
 
 /* Records in rec the id of the mount fd is on: its unique id (6.8+), else its plain mount id (5.8+),
  * else nothing. */
@@ -40,10 +41,6 @@ void ovl_mount_record_id(int fd, struct ovl_record *rec);
 /* Whether the mount at R is the one the record describes; each mount backend says how to tell.
  * Used where the record holds no unique mount id (see ovl_record.mount_id). */
 typedef bool (*ovl_mount_is_ours_fn)(const struct ovl_record *rec, int rootfs_fd);
-
-/* After a mount(2) at R (the legacy API, from the host's namespace): records the id of the mount
- * now at R, opened once through R's parent, when is_ours recognises it. */
-void ovl_mount_record_at_rootfs(const struct ovl_assemble_request *req, ovl_mount_is_ours_fn is_ours);
 
 /* The destroy of a mount backend: detaches the mount at R (MNT_DETACH, so files still open inside
  * do not block it) when it is the record's (its unique mount id, else is_ours), unmounting exactly
@@ -54,5 +51,6 @@ void ovl_mount_record_at_rootfs(const struct ovl_assemble_request *req, ovl_moun
  * with err set. */
 int ovl_mount_destroy_target(const struct ovl_record *rec, ovl_mount_is_ours_fn is_ours, struct ovl_error *err);
 
-/* Whether is_ours says that what stands at R is the backend's mount. */
-bool ovl_mount_in_place(const struct ovl_record *rec, ovl_mount_is_ours_fn is_ours);
+/* The in_place op of a mount backend: 1 when the mount at rootfs_fd (R, or -1 when missing) is the
+ * record's (its unique mount id, else is_ours), else 0. */
+int ovl_mount_in_place(const struct ovl_record *rec, int rootfs_fd, ovl_mount_is_ours_fn is_ours);

@@ -29,9 +29,11 @@
 #include "backends/backend.h"
 #include "backends/copy_meta.h"
 #include "backends/mount.h"
+#include "backends/mountopts.h"
 #include "common/fscontext.h"
 #include "backends/overlay_lower.h"
 #include "common/fsutil.h"
+#include "common/gcreport.h"
 #include "common/macro.h"
 #include "namespaces/idmap.h"
 #include "namespaces/seccomp.h"
@@ -47,6 +49,8 @@
 /* Everything one overlay mount is made of. */
 struct overlay {
         const struct ovl_assemble_request *req;
+        struct ovl_assembly *a;
+        struct ovl_tree_id target_id; /* R's identity, made or found */
         struct ovl_overlay_caps caps; /* what this kernel takes, from the probe */
         struct ovl_lower_stack lower;
         int upper_fd, work_fd;   /* -1 for a read-only mount */
@@ -101,26 +105,39 @@ static int tmpfs_create(struct overlay *o, const char *size, struct ovl_error *e
 {
         const struct ovl_assemble_request *req = o->req;
         _cleanup_close_ int fs = ovl_fsopen("tmpfs", FSOPEN_CLOEXEC);
-        char opts[64], path[4200];
+        _cleanup_(ovl_mountopts_clear) struct ovl_mount_params params = { 0 };
+        _cleanup_free_ char *opts = NULL;
+        /* nosuid, nodev: the scratch tmpfs is only ever reached through the overlay, which has its
+         * own flags; nothing is to be run set-id or opened as a device through the tmpfs itself. */
+        uint64_t attrs = ovl_mountopts_attrs(false, true, true);
+        char path[4200];
+        int r;
 
+        if (fs < 0 && errno != ENOSYS)
+                return ovl_error_fail(err, errno, "--upper=%s", req->opts->upper);
+        r = ovl_mountopts_tmpfs(size, &params);
+        if (r == 0 && fs < 0)
+                r = ovl_mountopts_format_legacy(&params, &opts);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "--upper=%s", req->opts->upper);
         if (fs >= 0) {
-                if ((size && ovl_fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) < 0) ||
-                    ovl_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
-                    ovl_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-                        ovl_error_fail(err, errno, "--upper=%s", req->opts->upper);
+                r = ovl_mountopts_apply_fsconfig(fs, &params, false);
+                if (r < 0) {
+                        ovl_error_fail(err, -r, "--upper=%s", req->opts->upper);
                         ovl_fscontext_append_log(fs, err);
                         return -EINVAL;
                 }
-                o->tmpfs_fd = ovl_fsmount(fs, FSMOUNT_CLOEXEC, 0);
+                o->tmpfs_fd = ovl_fsmount(fs, FSMOUNT_CLOEXEC, (unsigned) attrs);
                 return o->tmpfs_fd < 0 ? ovl_error_fail(err, errno, "--upper=%s", req->opts->upper) : 0;
         }
-        if (errno != ENOSYS)
-                return ovl_error_fail(err, errno, "--upper=%s", req->opts->upper);
         snprintf(path, sizeof(path), "%s/" TMPFS_SCRATCH, req->record_dir);
-        snprintf(opts, sizeof(opts), "mode=0755%s%s", size ? ",size=" : "", size ? size : "");
+        /* Claimed first: a run killed with the tmpfs mounted leaves it for the rollback to detach. */
+        r = ovl_assembly_claim(o->a, OVL_CLAIM_SCRATCH, path, err);
+        if (r < 0)
+                return r;
         if (mkdirat(req->record_dir_fd, TMPFS_SCRATCH, 0700) < 0)
                 return ovl_error_fail(err, errno, "scratch %s", path);
-        if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+        if (mount("tmpfs", path, "tmpfs", ovl_mountopts_ms_flags(attrs), opts) < 0)
                 return ovl_error_fail(err, errno, "--upper=%s: tmpfs on %s", req->opts->upper, path);
         o->tmpfs_legacy = true;
         o->tmpfs_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -147,13 +164,10 @@ static int upper_create(struct overlay *o, struct ovl_error *err)
         } else {
                 for (int i = 0; i < 2; i++) {
                         snprintf(path, sizeof(path), "%s/%s", req->record_dir, i ? "work" : "upper");
-                        r = ovl_strlist_append(&req->rec->scratch, path);
+                        r = ovl_assembly_claim(o->a, OVL_CLAIM_SCRATCH, path, err);
                         if (r < 0)
-                                return ovl_error_fail(err, -r, "scratch %s", path);
+                                return r;
                 }
-                r = req->checkpoint(req, err);
-                if (r < 0)
-                        return r;
         }
         snprintf(path, sizeof(path), "%s/upper", req->opts->upper ? "tmpfs" : req->record_dir);
         if (mkdirat(base, "upper", 0755) < 0 || mkdirat(base, "work", 0700) < 0)
@@ -163,64 +177,46 @@ static int upper_create(struct overlay *o, struct ovl_error *err)
         if (o->upper_fd < 0 || o->work_fd < 0)
                 return ovl_error_fail(err, errno, "scratch %s", path);
         r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = top->fd }, &(struct ovl_node_ref){ .fd = o->upper_fd },
-                              &top->st, 0755);
+                              &top->st, 0755, NULL);
         /* --uidmap: the root of the view belongs to the container's root, which must write there. */
         if (r == 0 && req->opts->idmap &&
             fchown(o->upper_fd, ovl_idmap_uid(req->opts->idmap, top->st.st_uid),
                    ovl_idmap_gid(req->opts->idmap, top->st.st_gid)) < 0)
-                r = -errno;
+                r = errno == OVL_COPY_EUNMAPPED ? -EINVAL : -errno; /* Only the metadata copy's means that. */
         if (r == -OVL_COPY_EUNMAPPED)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "scratch %s: " OVL_COPY_EUNMAPPED_TEXT, path);
         return r < 0 ? ovl_error_fail(err, -r, "scratch %s", path) : 0;
 }
 
-/* One layer directory for fsconfig: by fd where the kernel takes fds (6.13+), else by a
- * /proc/self/fd path (always short, never in need of escaping: fsconfig strings stop at 255). */
-static int config_dir(const struct overlay *o, int fs, const char *key, int fd)
+/* The overlay's parameters, the same list for both APIs. */
+static int overlay_params(const struct overlay *o, struct ovl_mount_params *ret)
 {
-        char path[32];
+        const struct ovl_mountopts_overlay_spec spec = {
+                .source = o->source,
+                .lower_fds = o->lower.fds,
+                .n_lower = o->lower.count,
+                .upper_fd = o->upper_fd,
+                .work_fd = o->work_fd,
+                .volatile_upper = o->req->opts->volatile_upper,
+                /* Rootless (a user namespace): markers in user.overlay.*, as the glue writes them. */
+                .userxattr = !ovl_in_initial_userns(),
+        };
 
-        if (o->caps.layer_fds)
-                return ovl_fsconfig(fs, FSCONFIG_SET_FD, key, NULL, fd) < 0 ? -errno : 0;
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        return ovl_fsconfig(fs, FSCONFIG_SET_STRING, key, path, 0) < 0 ? -errno : 0;
+        return ovl_mountopts_overlay(&spec, ret);
 }
 
+/* Layer directories by fd where the kernel takes fds (6.13+), else by /proc/self/fd path. */
 static int config_all(const struct overlay *o, int fs)
 {
-        /* redirect_dir=nofollow: no redirect made, and none a layer carries followed. "off" is not
-         * enough: a kernel built with OVERLAY_FS_REDIRECT_ALWAYS_FOLLOW (most distributions') still
-         * follows a hostile layer's own trusted.overlay.redirect with it, and the view would show a
-         * tree the layers do not hold. */
-        const char *const fixed[] = { "index", "off", "redirect_dir", "nofollow", "metacopy", "off" };
-        int r = 0;
+        _cleanup_(ovl_mountopts_clear) struct ovl_mount_params params = { 0 };
+        int r = overlay_params(o, &params);
 
-        if (ovl_fsconfig(fs, FSCONFIG_SET_STRING, "source", o->source, 0) < 0)
-                return -errno;
-        /* lowerdir+ takes the layers top first. */
-        for (size_t i = o->lower.count; r == 0 && i-- > 0;)
-                r = config_dir(o, fs, "lowerdir+", o->lower.fds[i]);
-        if (r == 0 && o->upper_fd >= 0)
-                r = config_dir(o, fs, "upperdir", o->upper_fd);
-        if (r == 0 && o->work_fd >= 0)
-                r = config_dir(o, fs, "workdir", o->work_fd);
-        for (size_t i = 0; r == 0 && i < ARRAY_SIZE(fixed); i += 2)
-                if (ovl_fsconfig(fs, FSCONFIG_SET_STRING, fixed[i], fixed[i + 1], 0) < 0)
-                        r = -errno;
-        if (r == 0 && o->req->opts->volatile_upper && ovl_fsconfig(fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0)
-                r = -errno;
-        /* Rootless (a user namespace): markers in user.overlay.*, as the glue writes them. */
-        if (r == 0 && !ovl_in_initial_userns() && ovl_fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
-                r = -errno;
-        if (r == 0 && ovl_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-                r = -errno;
-        return r;
+        return r < 0 ? r : ovl_mountopts_apply_fsconfig(fs, &params, o->caps.layer_fds);
 }
 
 static unsigned mount_attrs(const struct ovl_backend_options *opts, bool read_only)
 {
-        return (read_only ? MOUNT_ATTR_RDONLY : 0) | (opts->nosuid ? MOUNT_ATTR_NOSUID : 0) |
-               (opts->nodev ? MOUNT_ATTR_NODEV : 0);
+        return (unsigned) ovl_mountopts_attrs(read_only, opts->nosuid, opts->nodev);
 }
 
 /* The new API. Returns 0, -ENOSYS when the kernel lacks it or lowerdir+ (use mount(2)), or
@@ -248,17 +244,7 @@ static int mount_new_api(const struct overlay *o, struct ovl_error *err)
                 ovl_fscontext_append_log(fs, err);
                 return r;
         }
-        r = req->attach(req, TAKE_FD(mnt));
-        return r < 0 ? ovl_error_fail(err, -r, "rootfs %s: attaching the overlay", req->rootfs) : 0;
-}
-
-/* Appends ",key=" and the fd numbers of fds (top first) to opts. Returns the new length. */
-static size_t append_fd_list(char *opts, size_t len, size_t size, const char *key, const int *fds, size_t n)
-{
-        len += (size_t) snprintf(opts + len, len < size ? size - len : 0, "%s%s=", len ? "," : "", key);
-        for (size_t i = n; i-- > 0;)
-                len += (size_t) snprintf(opts + len, len < size ? size - len : 0, "%d%s", fds[i], i ? ":" : "");
-        return len;
+        return ovl_assembly_hand_over(o->a, mnt, err);
 }
 
 /* Where mount(2) mounts: R itself, through its checked O_PATH fd (ovl_mount_open_target); in a
@@ -278,21 +264,21 @@ static int legacy_target(const struct overlay *o, char *path, size_t size, struc
                         return ovl_error_fail(err, ENAMETOOLONG, "rootfs %s", req->rootfs);
                 return -1;
         }
-        r = ovl_mount_open_target(req, &fd, path, size, err);
+        r = ovl_mount_open_target(req, &o->target_id, &fd, path, size, err);
         return r < 0 ? r : fd;
 }
 
-/* The mount made in a private namespace, cloned and handed to req->attach. */
-static int hand_over(const struct overlay *o, const char *target, struct ovl_error *err)
+/* The mount made in a private namespace, cloned into a detached mount and handed over. */
+static int hand_over_clone(const struct overlay *o, const char *target, struct ovl_error *err)
 {
-        int tree = ovl_open_tree(AT_FDCWD, target, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC), r;
+        _cleanup_close_ int tree = ovl_open_tree(AT_FDCWD, target, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        int r = tree < 0 ? -errno : 0;
 
-        r = tree < 0 ? -errno : 0;
         (void) umount2(target, MNT_DETACH);
         (void) unlinkat(o->req->record_dir_fd, "mnt", AT_REMOVEDIR);
-        if (r == 0)
-                r = o->req->attach(o->req, tree);
-        return r < 0 ? ovl_error_fail(err, -r, "rootfs %s: handing the overlay over", o->req->rootfs) : 0;
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s: handing the overlay over", o->req->rootfs);
+        return ovl_assembly_hand_over(o->a, tree, err);
 }
 
 static bool overlay_is_ours(const struct ovl_record *rec, int rootfs_fd);
@@ -301,25 +287,23 @@ static bool overlay_is_ours(const struct ovl_record *rec, int rootfs_fd);
 static int mount_legacy(const struct overlay *o, struct ovl_error *err)
 {
         const struct ovl_assemble_request *req = o->req;
-        size_t page = (size_t) sysconf(_SC_PAGESIZE), len = 0;
-        _cleanup_free_ char *opts = malloc(page * 4);
+        size_t page = (size_t) sysconf(_SC_PAGESIZE), len;
+        _cleanup_(ovl_mountopts_clear) struct ovl_mount_params params = { 0 };
+        _cleanup_free_ char *opts = NULL;
         _cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        unsigned long flags = (o->upper_fd < 0 ? MS_RDONLY : 0) | (req->opts->nosuid ? MS_NOSUID : 0) |
-                              (req->opts->nodev ? MS_NODEV : 0);
+        unsigned long flags = ovl_mountopts_ms_flags(mount_attrs(req->opts, o->upper_fd < 0));
         _cleanup_close_ int target_fd = -1;
         char target[4200];
-        int r = 0;
+        int r;
 
-        if (!opts || cwd < 0)
-                return ovl_error_fail(err, opts ? errno : ENOMEM, "overlay");
-        len = append_fd_list(opts, len, page * 4, "lowerdir", o->lower.fds, o->lower.count);
-        if (o->upper_fd >= 0) {
-                len = append_fd_list(opts, len, page * 4, "upperdir", &o->upper_fd, 1);
-                len = append_fd_list(opts, len, page * 4, "workdir", &o->work_fd, 1);
-        }
-        len += (size_t) snprintf(opts + len, len < page * 4 ? page * 4 - len : 0, ",index=off,redirect_dir=nofollow,"
-                                 "metacopy=off%s%s", req->opts->volatile_upper ? ",volatile" : "",
-                                 ovl_in_initial_userns() ? "" : ",userxattr");
+        if (cwd < 0)
+                return ovl_error_fail(err, errno, "overlay");
+        r = overlay_params(o, &params);
+        if (r == 0)
+                r = ovl_mountopts_format_legacy(&params, &opts);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "rootfs %s: overlay options", req->rootfs);
+        len = strlen(opts);
         if (len >= page)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
                                      "rootfs %s: overlay options of %zu bytes do not fit the page size (%zu) "
@@ -334,9 +318,9 @@ static int mount_legacy(const struct overlay *o, struct ovl_error *err)
         if (fchdir(cwd) < 0 && r == 0)
                 r = ovl_error_fail(err, errno, "overlay: back to the working directory");
         if (r == 0 && req->private_ns)
-                r = hand_over(o, target, err);
+                r = hand_over_clone(o, target, err);
         else if (r == 0)
-                ovl_mount_record_at_rootfs(req, overlay_is_ours);
+                r = ovl_assembly_hand_over(o->a, -1, err); /* mounted at R itself */
         return r;
 }
 
@@ -474,24 +458,17 @@ static int overlay_mount(struct overlay *o, struct ovl_error *err)
         free(unique.items);
 
         for (size_t i = 0; r == 0 && i < o->lower.caches.count; i++)
-                r = ovl_strlist_append(&req->rec->caches, o->lower.caches.items[i]);
+                r = ovl_assembly_claim(o->a, OVL_CLAIM_CACHE, o->lower.caches.items[i], err);
         if (r == 0 && req->opts->idmap)
                 r = idmap_lowers(o, err);
         if (r == 0 && !req->opts->read_only)
                 r = upper_create(o, err);
         else if (r == 0 && o->lower.count < 2)
                 r = add_empty_bottom(o, err);
-        if (r == 0 && o->tmpfs_legacy) {
-                char path[4200];
-                snprintf(path, sizeof(path), "%s/" TMPFS_SCRATCH, req->record_dir);
-                r = ovl_strlist_append(&req->rec->scratch, path);
-        }
         if (r == 0)
-                r = ovl_strlist_append(&req->rec->mounts, req->rootfs);
+                r = ovl_assembly_claim(o->a, OVL_CLAIM_MOUNT, req->rootfs, err);
         if (r == 0)
-                r = ovl_mount_make_target(req, err);
-        if (r == 0)
-                r = req->checkpoint(req, err);
+                r = ovl_mount_make_target(req, o->a, &o->target_id, err);
         if (r < 0)
                 return r;
         ovl_log(OVL_LOG_VERBOSE, "overlay: %zu lower dirs (this kernel stacks %ld; %s), %s", o->lower.count,
@@ -504,14 +481,13 @@ static int overlay_mount(struct overlay *o, struct ovl_error *err)
         return r;
 }
 
-static int overlay_assemble(const struct ovl_assemble_request *req, struct ovl_error *err)
+static int overlay_assemble(const struct ovl_assemble_request *req, struct ovl_assembly *a, struct ovl_error *err)
 {
-        struct overlay o = { .req = req, .upper_fd = -1, .work_fd = -1, .tmpfs_fd = -1,
+        struct overlay o = { .req = req, .a = a, .upper_fd = -1, .work_fd = -1, .tmpfs_fd = -1,
                              .lower = { .cache_lock_fd = -1 } };
         int r;
 
         mount_source(req->rootfs, o.source, sizeof(o.source));
-        req->rec->read_only = req->opts->read_only;
         r = overlay_mount(&o, err);
         /* The overlay holds its own references to the upper tmpfs: its legacy mount point goes. */
         if (o.tmpfs_legacy) {
@@ -520,19 +496,53 @@ static int overlay_assemble(const struct ovl_assemble_request *req, struct ovl_e
                 (void) umount2(path, MNT_DETACH);
         }
         overlay_release(&o);
-        if (r < 0)
-                (void) overlay_destroy(req->rec, NULL);
         return r;
 }
 
-static bool overlay_in_place(const struct ovl_record *rec)
+static int overlay_in_place(const struct ovl_record *rec, int rootfs_fd)
 {
-        return ovl_mount_in_place(rec, overlay_is_ours);
+        return ovl_mount_in_place(rec, rootfs_fd, overlay_is_ours);
+}
+
+/* --upper is checked before anything is locked or made. */
+static int overlay_validate(const struct ovl_backend_options *opts, struct ovl_error *err)
+{
+        const char *size;
+
+        return opts->upper ? parse_upper(opts->upper, &size, err) : 0;
+}
+
+static bool cache_in_use(const char *name, const char *path, void *ctx)
+{
+        const struct ovl_strlist *in_use = ctx;
+
+        (void) name;
+        for (size_t i = 0; i < in_use->count; i++)
+                if (strcmp(in_use->items[i], path) == 0)
+                        return true;
+        return false;
+}
+
+/* Cache entries (glue and flattened layers) no record names, and half-built ones. Under the
+ * exclusive cache lock, so no assemble is building or picking one meanwhile; when one is, the
+ * caches wait for the next gc. */
+static int overlay_gc(const char *work_dir, const struct ovl_strlist *in_use, struct ovl_gc_report *report)
+{
+        _cleanup_close_ int lock = ovl_cache_lock(work_dir, true);
+        _cleanup_free_ char *dir = NULL;
+
+        if (lock == -EBUSY)
+                return 0;
+        if (lock < 0)
+                return lock;
+        if (asprintf(&dir, "%s/layers", work_dir) < 0)
+                return -ENOMEM;
+        return ovl_gc_sweep_dir(dir, cache_in_use, (void *) in_use, "cache", "cache no rootfs uses", report);
 }
 
 /* R itself (when it had to create it), and the upper and work dirs or the legacy tmpfs mount
  * point directly in the record dir. */
-static bool overlay_owns_scratch(const struct ovl_record *rec, const char *record_dir, const char *path)
+static int overlay_owns_scratch(const struct ovl_record *rec, const char *record_dir, const char *path)
 {
         static const char *const names[] = { "upper", "work", TMPFS_SCRATCH };
         size_t n = strlen(record_dir);
@@ -565,8 +575,10 @@ const struct ovl_backend_ops ovl_backend_overlay = {
         .sandbox = { .caps = overlay_caps, .n_caps = ARRAY_SIZE(overlay_caps), .syscalls = OVL_SYSCALLS_MOUNT },
         .destroy_sandbox = { .caps = overlay_destroy_caps, .n_caps = ARRAY_SIZE(overlay_destroy_caps),
                              .syscalls = OVL_SYSCALLS_MOUNT },
+        .validate = overlay_validate,
         .assemble = overlay_assemble,
         .destroy = overlay_destroy,
         .owns_scratch = overlay_owns_scratch,
         .in_place = overlay_in_place,
+        .gc = overlay_gc,
 };

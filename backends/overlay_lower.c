@@ -27,7 +27,7 @@
 /* WORK/layers: the cache, and the lock that keeps gc from removing an entry being built or used. */
 struct cache {
         int fd;
-        char path[4096];
+        char *path;
         int lock_fd;
 };
 
@@ -46,27 +46,28 @@ enum { BELOW, ABOVE };
 
 int ovl_cache_lock(const char *work_dir, bool exclusive)
 {
-        char path[4200];
-        int fd;
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
 
-        snprintf(path, sizeof(path), "%s/layers.lock", work_dir);
+        if (asprintf(&path, "%s/layers.lock", work_dir) < 0)
+                return -ENOMEM;
         /* O_NOFOLLOW: a symlink planted here must not make root create or lock another file. */
         fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
-        if (flock(fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH) < 0) {
-                int e = errno;
-                close(fd);
-                return e == EWOULDBLOCK ? -EBUSY : -e;
-        }
-        return fd;
+        if (flock(fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+        return TAKE_FD(fd);
 }
 
 static int cache_open(const char *work_dir, struct cache *c, struct ovl_error *err)
 {
         int r;
 
-        snprintf(c->path, sizeof(c->path), "%s/layers", work_dir);
+        if (asprintf(&c->path, "%s/layers", work_dir) < 0) {
+                c->path = NULL;
+                return ovl_error_fail(err, ENOMEM, "cache %s/layers", work_dir);
+        }
         if (mkdir(c->path, 0700) < 0 && errno != EEXIST)
                 return ovl_error_fail(err, errno, "cache %s", c->path);
         c->fd = open(c->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -88,28 +89,25 @@ static int cache_open(const char *work_dir, struct cache *c, struct ovl_error *e
 static int mkdirs_at(int rootfd, const char *rel, int *ret_fd)
 {
         _cleanup_free_ char *copy = strdup(rel);
-        int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int fd = -1;
         char *save = NULL;
 
-        if (!copy || fd < 0) {
-                if (fd >= 0)
-                        close(fd);
-                return copy ? -errno : -ENOMEM;
-        }
+        if (!copy)
+                return -ENOMEM;
+        fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
         for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
                 int next;
-                if (mkdirat(fd, c, 0755) < 0 && errno != EEXIST) {
-                        int e = errno;
-                        close(fd);
-                        return -e;
-                }
+
+                if (mkdirat(fd, c, 0755) < 0 && errno != EEXIST)
+                        return -errno;
                 next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                close(fd);
                 if (next < 0)
                         return -errno;
-                fd = next;
+                close_and_replace(fd, next);
         }
-        *ret_fd = fd;
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
@@ -209,68 +207,66 @@ static int glue_marker(void *ctx, const struct ovl_marker *m, struct ovl_error *
         return r < 0 ? marker_fail(g, m, r, err) : 0;
 }
 
-/* Gives every directory of the ABOVE glue the metadata of the layer's directory of the same path,
- * children first (times last), so the glue changes nothing of what the layer shows. */
-static int copy_dir_metadata(const struct ovl_layer *layer, int glue_fd, char *rel, size_t len)
+static int dir_metadata_fail(const struct ovl_layer *layer, int errnum, struct ovl_error *err)
 {
-        _cleanup_closedir_ DIR *d = NULL;
-        _cleanup_close_ int src = -1;
+        return ovl_error_fail(err, errnum, "layer %s: copying directory metadata to its overlay glue", layer->path);
+}
+
+/* Gives the ABOVE glue's directory glue_fd (taken: closed here) and every directory below it the
+ * metadata of the layer's directory src_fd of the same path, children first (times last), so the
+ * glue changes nothing of what the layer shows. The two trees are walked side by side, one name at
+ * a time with O_NOFOLLOW, and no path is ever built: every name in the glue came from the layer's
+ * own listing, so it is a directory there too. The glue is only as deep as the marker scan went,
+ * which bounds the recursion; it holds two fds per level. Returns 0 or -errno with err set. */
+static int copy_dir_metadata(const struct ovl_layer *layer, int src_fd, int glue_fd, struct ovl_error *err)
+{
+        _cleanup_closedir_ DIR *d = fdopendir(glue_fd);
         struct dirent *de;
         struct stat st;
-        int fd = openat(glue_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+        int r;
 
-        if (fd < 0 || !(d = fdopendir(fd))) {
-                if (fd >= 0)
-                        close(fd);
-                return -errno;
+        if (!d) {
+                safe_close(glue_fd);
+                return dir_metadata_fail(layer, errno, err);
         }
-        while (r == 0 && (de = readdir(d))) {
-                size_t n = strlen(de->d_name);
-                _cleanup_close_ int child = -1;
+        while ((r = ovl_dir_next(d, &de)) > 0) {
+                _cleanup_close_ int src_child = -1;
+                int glue_child;
 
-                if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                if (de->d_type != DT_DIR)
                         continue;
-                if (len + n + 2 > 4 * 4096)
-                        return -ENAMETOOLONG;
-                child = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (child < 0)
-                        return -errno;
-                snprintf(rel + len, 4 * 4096 - len, "%s%s", len ? "/" : "", de->d_name);
-                r = copy_dir_metadata(layer, child, rel, len + n + (len ? 1 : 0));
-                rel[len] = '\0';
+                src_child = openat(src_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (src_child < 0)
+                        return dir_metadata_fail(layer, errno, err);
+                glue_child = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (glue_child < 0)
+                        return dir_metadata_fail(layer, errno, err);
+                r = copy_dir_metadata(layer, src_child, glue_child, err);
+                if (r < 0)
+                        return r;
         }
         if (r < 0)
-                return r;
-        r = len ? ovl_open_beneath(layer->fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, &src)
-                : ((src = openat(layer->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ? -errno : 0);
-        if (r == 0 && fstat(src, &st) < 0)
-                r = -errno;
-        if (r == 0)
-                r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = src }, &(struct ovl_node_ref){ .fd = glue_fd }, &st,
-                                      0755);
-        return r;
+                return dir_metadata_fail(layer, -r, err);
+        if (fstat(src_fd, &st) < 0)
+                return dir_metadata_fail(layer, errno, err);
+        r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = src_fd }, &(struct ovl_node_ref){ .fd = dirfd(d) }, &st,
+                              0755, NULL);
+        if (r == -OVL_COPY_EUNMAPPED)
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
+                                     "layer %s: a directory's glue: " OVL_COPY_EUNMAPPED_TEXT, layer->path);
+        return r < 0 ? dir_metadata_fail(layer, -r, err) : 0;
 }
 
 /* Builds the glue of layer into the empty cache entry at entry_fd. */
 static int glue_build(const struct ovl_layer *layer, int entry_fd, struct ovl_error *err)
 {
         struct glue_build g = { .layer = layer, .entry_fd = entry_fd, .side_fd = { -1, -1 } };
-        _cleanup_free_ char *rel = NULL;
         int r = ovl_layer_scan_markers(layer, glue_marker, &g, err);
 
-        if (r == 0 && g.side_fd[ABOVE] >= 0) {
-                rel = calloc(1, 4 * 4096);
-                r = rel ? copy_dir_metadata(layer, g.side_fd[ABOVE], rel, 0) : -ENOMEM;
-                if (r == -OVL_COPY_EUNMAPPED)
-                        r = ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "layer %s: a directory's glue: "
-                                          OVL_COPY_EUNMAPPED_TEXT, layer->path);
-                else if (r < 0)
-                        r = ovl_error_fail(err, -r, "layer %s: copying directory metadata to its overlay glue",
-                                           layer->path);
-        }
+        if (r == 0 && g.side_fd[ABOVE] >= 0)
+                r = copy_dir_metadata(layer, layer->fd, TAKE_FD(g.side_fd[ABOVE]), err);
         for (int i = 0; i < 2; i++)
-                if (g.side_fd[i] >= 0)
-                        close(g.side_fd[i]);
+                g.side_fd[i] = safe_close(g.side_fd[i]);
         return r;
 }
 
@@ -281,11 +277,15 @@ typedef int (*entry_builder_fn)(void *data, int entry_fd, const char *entry_path
 static int cache_entry(struct cache *c, const char *key, entry_builder_fn build, void *data, int *ret_fd,
                        struct ovl_strlist *used, struct ovl_error *err)
 {
-        char tmp[64], path[4200];
+        _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -1;
+        char tmp[64];
         int r;
 
-        snprintf(path, sizeof(path), "%s/%s", c->path, key);
+        if (asprintf(&path, "%s/%s", c->path, key) < 0) {
+                path = NULL;
+                return ovl_error_fail(err, ENOMEM, "cache %s/%s", c->path, key);
+        }
         fd = openat(c->fd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno != ENOENT)
                 return ovl_error_fail(err, errno, "cache %s", path);
@@ -301,7 +301,8 @@ static int cache_entry(struct cache *c, const char *key, entry_builder_fn build,
                 (void) ovl_remove_tree_at(c->fd, tmp, "cache", NULL); /* when the rename lost, or failed */
                 if (r < 0)
                         return r;
-                close(fd);
+                /* Ours or the concurrent builder's: whichever the name holds now. */
+                fd = safe_close(fd);
                 fd = openat(c->fd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0)
                         return ovl_error_fail(err, errno, "cache %s", path);
@@ -357,7 +358,7 @@ static int glue_get(struct cache *c, const struct ovl_layer *layer, struct glue 
 
 static int build_flat_entry(void *data, int entry_fd, const char *entry_path, struct ovl_error *err)
 {
-        return ovl_copy_merge_into(data, entry_fd, entry_path, err);
+        return ovl_copy_merge_into(data, NULL, entry_fd, entry_path, err);
 }
 
 /* The bottom `count` layers merged once by the copy engine, keyed by their identities in order. */
@@ -466,16 +467,13 @@ int ovl_lower_stack_build(const struct ovl_layer_list *layers, const char *work_
         }
         ret->flattened = flat;
         for (size_t i = 0; i < layers->count; i++) {
-                if (glues[i].below >= 0)
-                        close(glues[i].below);
-                if (glues[i].above >= 0)
-                        close(glues[i].above);
+                safe_close(glues[i].below);
+                safe_close(glues[i].above);
         }
         free(glues);
-        if (flat_fd >= 0)
-                close(flat_fd);
-        if (c.fd >= 0)
-                close(c.fd);
+        safe_close(flat_fd);
+        safe_close(c.fd);
+        free(c.path);
         /* The shared cache lock stays held until the stack is cleared: by then the record names
          * the entries, and gc keeps them. */
         ret->cache_lock_fd = c.lock_fd;
@@ -487,10 +485,9 @@ int ovl_lower_stack_build(const struct ovl_layer_list *layers, const char *work_
 void ovl_lower_stack_clear(struct ovl_lower_stack *s)
 {
         for (size_t i = 0; i < s->count; i++)
-                close(s->fds[i]);
+                safe_close(s->fds[i]);
         free(s->fds);
         ovl_strlist_clear(&s->caches);
-        if (s->cache_lock_fd >= 0)
-                close(s->cache_lock_fd);
+        safe_close(s->cache_lock_fd);
         *s = (struct ovl_lower_stack){ .cache_lock_fd = -1 };
 }

@@ -231,7 +231,7 @@ static void print_json(const struct ovl_assemble_result *res)
         ovl_json_string(&j, "backend", res->rec.backend);
         ovl_json_int(&j, "layers", (int64_t) res->rec.layers.count);
         ovl_json_bool(&j, "read_only", res->rec.read_only);
-        ovl_json_string(&j, "record", res->record_path);
+        ovl_json_string(&j, "record", res->record_path ? res->record_path : "");
         ovl_json_array_begin(&j, "mounts");
         for (size_t i = 0; i < res->rec.mounts.count; i++)
                 ovl_json_string(&j, NULL, res->rec.mounts.items[i]);
@@ -284,6 +284,6 @@ int ovl_cmd_assemble(int argc, char **argv, struct ovl_cli_globals *g)
                 printf(" (%s, %zu layer%s) in %.1f ms\n", res.rec.backend, res.rec.layers.count,
                        res.rec.layers.count == 1 ? "" : "s", res.elapsed_ms);
         }
-        ovl_record_clear(&res.rec);
+        ovl_assemble_result_clear(&res);
         return 0;
 }

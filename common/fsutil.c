@@ -46,9 +46,7 @@ static int open_beneath_walk(int rootfd, const char *relpath, int flags, mode_t 
                         fd = openat(dirfd, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
                 if (fd < 0)
                         return -errno;
-                if (cur >= 0)
-                        close(cur);
-                cur = fd;
+                close_and_replace(cur, fd);
                 dirfd = cur;
         }
         *ret_fd = TAKE_FD(cur);
@@ -176,11 +174,6 @@ struct walk {
         size_t depth, cap;
 };
 
-static bool is_dot_or_dotdot(const char *name)
-{
-        return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
-}
-
 static int stat_nofollow(int dirfd, const char *name, struct stat *st)
 {
         return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH)) < 0 ? -errno : 0;
@@ -245,7 +238,7 @@ static int walk_add_level(struct walk *w, const char *name, const struct stat *s
 static int walk_enter(struct walk *w, int dirfd, const char *name, const struct stat *seen)
 {
         const bool soft = w->flags & OVL_WALK_KEEP_GOING;
-        _cleanup_close_ int fd = -1, list_fd = -1;
+        _cleanup_close_ int fd = -1;
         struct ovl_walk_entry e = { .dirfd = dirfd, .name = name, .st = seen, .depth = w->depth };
         struct stat st;
         DIR *d;
@@ -271,15 +264,13 @@ static int walk_enter(struct walk *w, int dirfd, const char *name, const struct 
                 if (r < 0)
                         return r;
         }
-        list_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        d = list_fd < 0 ? NULL : fdopendir(list_fd);
-        if (!d) {
+        r = ovl_dir_open_at(fd, "", &d);
+        if (r < 0) {
                 if (!soft)
-                        return walk_fail(w, errno, "open", name);
+                        return walk_fail(w, -r, "open", name);
                 /* Entered but unreadable: left at once, as if it were empty. */
                 return w->v->dir_leave ? w->v->dir_leave(w->v->ctx, &e, w->err) : 1;
         }
-        TAKE_FD(list_fd);
         r = walk_add_level(w, name, &st, d);
         if (r < 0)
                 closedir(d);
@@ -295,6 +286,7 @@ static int walk_reopen_parent(struct walk *w)
         _cleanup_close_ int fd = -1;
         struct dirent *de;
         struct stat st;
+        int r;
 
         if (p->d)
                 return 0;
@@ -311,9 +303,13 @@ static int walk_reopen_parent(struct walk *w)
         if (!p->d)
                 return walk_fail(w, errno, "open", p->name);
         TAKE_FD(fd);
-        if (!(w->flags & OVL_WALK_REMOVES))
-                while ((de = readdir(p->d)) && strcmp(de->d_name, c->name) != 0)
-                        ;
+        if (w->flags & OVL_WALK_REMOVES)
+                return 0;
+        while ((r = ovl_dir_next(p->d, &de)) > 0 && strcmp(de->d_name, c->name) != 0)
+                ;
+        /* A listing that fails here would resume at its end and pass over the rest in silence. */
+        if (r < 0 && !(w->flags & OVL_WALK_KEEP_GOING))
+                return walk_fail(w, -r, "read directory", p->name);
         return 0;
 }
 
@@ -360,15 +356,11 @@ static int walk_step(struct walk *w)
         struct stat st;
         int r;
 
-        errno = 0;
-        de = readdir(d);
-        if (!de) {
-                if (errno && !(w->flags & OVL_WALK_KEEP_GOING))
-                        return walk_fail(w, errno, "read directory", w->lv[w->depth - 1].name);
+        r = ovl_dir_next(d, &de);
+        if (r < 0 && !(w->flags & OVL_WALK_KEEP_GOING))
+                return walk_fail(w, -r, "read directory", w->lv[w->depth - 1].name);
+        if (r <= 0)
                 return walk_leave(w);
-        }
-        if (is_dot_or_dotdot(de->d_name))
-                return 0;
         r = stat_nofollow(dirfd(d), de->d_name, &st);
         if (r == -ENOENT || (r < 0 && (w->flags & OVL_WALK_KEEP_GOING)))
                 return 0;
@@ -456,28 +448,33 @@ int ovl_mkdir_parents(const char *path, mode_t mode)
         return 0;
 }
 
+int ovl_dir_open_at(int dirfd, const char *name, DIR **ret)
+{
+        _cleanup_close_ int fd = openat(dirfd, *name ? name : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *d;
+
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        TAKE_FD(fd); /* the DIR owns it now */
+        *ret = d;
+        return 0;
+}
+
 int ovl_dir_is_empty(int fd, bool *ret)
 {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
-        int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = ovl_dir_open_at(fd, "", &d);
 
-        if (dfd < 0)
-                return -errno;
-        d = fdopendir(dfd);
-        if (!d) {
-                close(dfd);
-                return -errno;
-        }
-        while ((errno = 0, de = readdir(d))) {
-                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-                        *ret = false;
-                        return 0;
-                }
-        }
-        if (errno)
-                return -errno;
-        *ret = true;
+        if (r < 0)
+                return r;
+        r = ovl_dir_next(d, &de);
+        if (r < 0)
+                return r;
+        *ret = r == 0;
         return 0;
 }
 
@@ -627,4 +624,20 @@ bool ovl_in_initial_userns(void)
                 }
         }
         return initial;
+}
+
+int ovl_dir_next(DIR *d, struct dirent **ret)
+{
+        struct dirent *de;
+
+        for (;;) {
+                errno = 0;
+                de = readdir(d);
+                if (!de)
+                        return errno ? -errno : 0;
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                        break;
+        }
+        *ret = de;
+        return 1;
 }

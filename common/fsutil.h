@@ -2,6 +2,8 @@
  * the tree it belongs to. */
 #pragma once
 
+#include <dirent.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -103,8 +105,17 @@ int ovl_is_mount_point_at(int dirfd, const char *name);
 /* Creates path and its missing parents with mode. Returns 0 or -errno. */
 int ovl_mkdir_parents(const char *path, mode_t mode);
 
+/* Opens dirfd/name (dirfd itself for "", not following a final symlink) for listing, as a new DIR
+ * with an fd of its own, so the listing starts at the beginning whatever dirfd has read. Returns 0
+ * or -errno. */
+int ovl_dir_open_at(int dirfd, const char *name, DIR **ret);
+
 /* Sets *ret to whether the directory open at fd has no entries. Returns 0 or -errno. */
 int ovl_dir_is_empty(int fd, bool *ret);
+
+/* The next entry of d other than "." and "..": returns 1 with *ret set, 0 at the end, or -errno
+ * when reading failed (which a bare readdir() loop would take for the end). */
+int ovl_dir_next(DIR *d, struct dirent **ret);
 
 /* Replaces dirfd/name with data atomically: a temporary file, fsync, rename, fsync of the directory.
  * Returns 0 or -errno. */

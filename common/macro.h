@@ -3,6 +3,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,10 +21,11 @@ static inline void ovl_freep(void *p)
         free(*(void **) p);
 }
 
+static inline int safe_close(int fd);
+
 static inline void ovl_closep(int *fd)
 {
-        if (*fd >= 0)
-                close(*fd);
+        safe_close(*fd);
 }
 
 static inline void ovl_closedirp(DIR **d)
@@ -37,6 +39,37 @@ static inline void ovl_fclosep(FILE **f)
         if (*f)
                 fclose(*f);
 }
+
+/* Closes fd when it is one (keeping errno, so it can sit on an error path) and returns -1, for
+ * `fd = safe_close(fd);`. */
+static inline int safe_close(int fd)
+{
+        if (fd >= 0) {
+                int saved = errno;
+                close(fd);
+                errno = saved;
+        }
+        return -1;
+}
+
+/* Closes what a holds and puts b there, taking b: for an fd replaced by another it stands for. */
+#define close_and_replace(a, b)                \
+        ({                                     \
+                int *_a_ = &(a);               \
+                safe_close(*_a_);              \
+                *_a_ = TAKE_FD(b);             \
+                0;                             \
+        })
+
+/* Defines `static inline void name(type *p)`, a cleanup helper that releases *p with func unless it
+ * is NULL: for the objects of libraries that have a free function but no cleanup helper of their
+ * own (libmount, libcap, libseccomp), declared next to where those objects are used. */
+#define OVL_DEFINE_CLEANUP_FUNC(name, type, func) \
+        static inline void name(type *p)          \
+        {                                         \
+                if (*p)                           \
+                        func(*p);                 \
+        }
 
 /* Returns the fd and leaves -1 behind, so the cleanup handler does not close what was handed off. */
 #define TAKE_FD(fd)                    \

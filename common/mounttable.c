@@ -9,35 +9,32 @@
 #include <string.h>
 
 #include "common/fsutil.h"
+#include "common/macro.h"
 #include "common/mounttable.h"
 
-static void mnt_free_tablep(struct libmnt_table **t)
-{
-        mnt_unref_table(*t);
-}
+OVL_DEFINE_CLEANUP_FUNC(ovl_mnt_unref_tablep, struct libmnt_table *, mnt_unref_table)
+OVL_DEFINE_CLEANUP_FUNC(ovl_mnt_free_iterp, struct libmnt_iter *, mnt_free_iter)
 
 /* Loads /proc/self/mountinfo. Returns 0 or -errno. */
 static int load(struct libmnt_table **ret)
 {
-        struct libmnt_table *t = mnt_new_table();
+        _cleanup_(ovl_mnt_unref_tablep) struct libmnt_table *t = mnt_new_table();
         int r;
 
         if (!t)
                 return -ENOMEM;
         r = mnt_table_parse_mtab(t, "/proc/self/mountinfo");
-        if (r < 0) {
-                mnt_unref_table(t);
+        if (r < 0)
                 return r;
-        }
-        *ret = t;
+        *ret = TAKE_PTR(t);
         return 0;
 }
 
 /* Calls match(target) for every mount; stops and sets *ret when it returns true. */
 static int any_mount(bool (*match)(const char *target, const char *path), const char *path, bool *ret)
 {
-        struct libmnt_table *t __attribute__((cleanup(mnt_free_tablep))) = NULL;
-        struct libmnt_iter *it;
+        _cleanup_(ovl_mnt_unref_tablep) struct libmnt_table *t = NULL;
+        _cleanup_(ovl_mnt_free_iterp) struct libmnt_iter *it = NULL;
         struct libmnt_fs *fs;
         int r = load(&t);
 
@@ -54,7 +51,6 @@ static int any_mount(bool (*match)(const char *target, const char *path), const 
                         break;
                 }
         }
-        mnt_free_iter(it);
         return 0;
 }
 
@@ -80,7 +76,7 @@ int ovl_mounttable_has_mount_below(const char *path, bool *ret)
 
 int ovl_mounttable_count(void)
 {
-        struct libmnt_table *t __attribute__((cleanup(mnt_free_tablep))) = NULL;
+        _cleanup_(ovl_mnt_unref_tablep) struct libmnt_table *t = NULL;
         int r = load(&t);
 
         return r < 0 ? r : mnt_table_get_nents(t);
@@ -88,7 +84,7 @@ int ovl_mounttable_count(void)
 
 int ovl_mounttable_source(const char *path, char **ret_source)
 {
-        struct libmnt_table *t __attribute__((cleanup(mnt_free_tablep))) = NULL;
+        _cleanup_(ovl_mnt_unref_tablep) struct libmnt_table *t = NULL;
         struct libmnt_fs *fs;
         int r = load(&t);
 
@@ -104,8 +100,8 @@ int ovl_mounttable_source(const char *path, char **ret_source)
 
 int ovl_mounttable_source_of(int fd, char **ret_source)
 {
-        struct libmnt_table *t __attribute__((cleanup(mnt_free_tablep))) = NULL;
-        struct libmnt_iter *it;
+        _cleanup_(ovl_mnt_unref_tablep) struct libmnt_table *t = NULL;
+        _cleanup_(ovl_mnt_free_iterp) struct libmnt_iter *it = NULL;
         struct libmnt_fs *fs;
         struct statx sx;
         int r;
@@ -125,6 +121,5 @@ int ovl_mounttable_source_of(int fd, char **ret_source)
         while (r == -ENOENT && mnt_table_next_fs(t, it, &fs) == 0)
                 if ((uint64_t) mnt_fs_get_id(fs) == sx.stx_mnt_id)
                         r = (*ret_source = strdup(mnt_fs_get_source(fs) ? mnt_fs_get_source(fs) : "")) ? 0 : -ENOMEM;
-        mnt_free_iter(it);
         return r;
 }

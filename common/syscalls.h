@@ -21,12 +21,10 @@ struct open_how {
         uint64_t resolve;
 };
 #endif
-#ifndef RESOLVE_NO_XDEV
-#define RESOLVE_NO_XDEV 0x01
+#ifndef RESOLVE_BENEATH
 #define RESOLVE_NO_MAGICLINKS 0x02
 #define RESOLVE_NO_SYMLINKS 0x04
 #define RESOLVE_BENEATH 0x08
-#define RESOLVE_IN_ROOT 0x10
 #endif
 
 #ifndef HAVE_STRUCT_MOUNT_ATTR

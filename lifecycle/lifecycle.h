@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "common/error.h"
+#include "common/gcreport.h"
 #include "state/record.h"
 
 struct ovl_assemble_options {
@@ -18,15 +19,17 @@ struct ovl_assemble_options {
         size_t n_layers;
         struct ovl_backend_options opts;
         bool allow_reachable_rootfs; /* --allow-reachable-rootfs: no directory above R need shut
-                                      * other users out (see check_reachable in lifecycle.c) */
+                                      * other users out (see check_reachable in assemble.c) */
 };
 
 struct ovl_assemble_result {
         const struct ovl_backend_ops *backend;
         struct ovl_record rec;     /* the record as saved */
-        char record_path[4096];
+        char *record_path;
         double elapsed_ms;
 };
+
+void ovl_assemble_result_clear(struct ovl_assemble_result *res);
 
 /* Assembles a rootfs. On failure nothing is left: no rootfs, no scratch, no record, no lock file.
  * Returns 0 or -errno with err set. */
@@ -62,21 +65,8 @@ void ovl_rootfs_info_free(struct ovl_rootfs_info *infos, size_t count);
 /* "present", "missing", "stale", "busy", or "mounted" for a present mount. */
 const char *ovl_presence_name(const struct ovl_rootfs_info *info);
 
-struct ovl_gc_item {
-        char *what;    /* "record", "lock", "scratch" */
-        char *path;
-        char *detail;  /* the rootfs, or why it was kept */
-        bool removed;
-};
-
-struct ovl_gc_report {
-        struct ovl_gc_item *items;
-        size_t count;
-};
-
 /* Removes leftovers of interrupted runs: unfinished records (rolling back what they made), record
  * directories without a record, lock files nobody holds that have no record. Never touches a ready
  * rootfs or one whose lock is held. Returns 0 or -errno. */
 int ovl_lifecycle_gc(const char *work_dir, struct ovl_gc_report *ret, struct ovl_error *err);
 
-void ovl_gc_report_clear(struct ovl_gc_report *report);

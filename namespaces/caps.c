@@ -5,7 +5,10 @@
 #include <sys/capability.h>
 #include <sys/prctl.h>
 
+#include "common/macro.h"
 #include "namespaces/caps.h"
+
+OVL_DEFINE_CLEANUP_FUNC(ovl_cap_freep, cap_t, cap_free)
 
 static bool kept(cap_value_t cap, const int *keep, size_t n_keep)
 {
@@ -18,7 +21,7 @@ static bool kept(cap_value_t cap, const int *keep, size_t n_keep)
 int ovl_caps_limit(const int *keep, size_t n_keep, struct ovl_error *err)
 {
         cap_value_t last = (cap_value_t) cap_max_bits();
-        cap_t set, now;
+        _cleanup_(ovl_cap_freep) cap_t set = NULL, now = NULL;
         int r = 0;
 
         /* The bounding set first, while CAP_SETPCAP (which dropping from it needs) is still ours. */
@@ -30,10 +33,9 @@ int ovl_caps_limit(const int *keep, size_t n_keep, struct ovl_error *err)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, errno, "sandbox: clearing the ambient capabilities");
         now = cap_get_proc();
         set = cap_init(); /* all three sets empty */
-        if (!set || !now) {
-                r = errno ? -errno : -ENOMEM;
-                goto out;
-        }
+        if (!set || !now)
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, errno ? errno : ENOMEM,
+                                     "sandbox: setting the capability sets");
         /* Only what the process has: a caller that runs ovlbackend with fewer capabilities gets a
          * worker with fewer still, never an error. */
         for (size_t i = 0; i < n_keep && r == 0; i++) {
@@ -47,8 +49,5 @@ int ovl_caps_limit(const int *keep, size_t n_keep, struct ovl_error *err)
         }
         if (r == 0 && cap_set_proc(set) < 0)
                 r = errno ? -errno : -EPERM;
-out:
-        cap_free(set);
-        cap_free(now);
         return r < 0 ? ovl_error_set(err, OVL_ERR_UNSUPPORTED, -r, "sandbox: setting the capability sets") : 0;
 }

@@ -127,33 +127,34 @@ static int write_map(pid_t pid, const char *file, const struct ovl_id_range *ran
 /* A child unshares a user namespace and waits; the parent writes its maps and opens it. */
 int ovl_idmap_userns(const struct ovl_idmap *m, int *ret_fd, struct ovl_error *err)
 {
-        int ready[2], done[2], r = 0;
+        _cleanup_close_ int ready_r = -1, ready_w = -1, done_r = -1, done_w = -1;
+        int p[2], r = 0;
         char path[64], b = EIO;
         pid_t pid;
 
         *ret_fd = -1;
-        if (pipe2(ready, O_CLOEXEC) < 0)
+        if (pipe2(p, O_CLOEXEC) < 0)
                 return ovl_error_fail(err, errno, "idmap: pipe");
-        if (pipe2(done, O_CLOEXEC) < 0) {
-                r = ovl_error_fail(err, errno, "idmap: pipe");
-                close(ready[0]);
-                close(ready[1]);
-                return r;
-        }
+        ready_r = p[0];
+        ready_w = p[1];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return ovl_error_fail(err, errno, "idmap: pipe");
+        done_r = p[0];
+        done_w = p[1];
         pid = fork();
         if (pid == 0) {
-                close(ready[0]);
-                close(done[1]);
+                ready_r = safe_close(ready_r);
+                done_w = safe_close(done_w);
                 b = unshare(CLONE_NEWUSER) == 0 ? 0 : (char) errno; /* 0, or why not */
-                (void) !write(ready[1], &b, 1);
-                (void) !read(done[0], &b, 1);
+                (void) !write(ready_w, &b, 1);
+                (void) !read(done_r, &b, 1);
                 _exit(0);
         }
-        close(ready[1]);
-        close(done[0]);
+        ready_w = safe_close(ready_w);
+        done_r = safe_close(done_r);
         if (pid < 0)
                 r = ovl_error_fail(err, errno, "idmap: fork");
-        else if (read(ready[0], &b, 1) != 1 || b != 0)
+        else if (read(ready_r, &b, 1) != 1 || b != 0)
                 r = ovl_error_set(err, OVL_ERR_UNSUPPORTED, b, "idmap: a new user namespace for the maps");
         else if ((r = write_map(pid, "uid_map", m->uid, m->n_uid)) < 0 ||
                  (r = write_map(pid, "gid_map", m->gid, m->n_gid)) < 0)
@@ -164,8 +165,8 @@ int ovl_idmap_userns(const struct ovl_idmap *m, int *ret_fd, struct ovl_error *e
                 if (*ret_fd < 0)
                         r = ovl_error_fail(err, errno, "idmap: %s", path);
         }
-        close(done[1]);
-        close(ready[0]);
+        /* The child waits for this end to close (EOF) before it exits. */
+        done_w = safe_close(done_w);
         if (pid > 0)
                 (void) waitpid(pid, NULL, 0);
         return r;

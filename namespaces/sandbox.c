@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,17 +36,35 @@ const struct ovl_sandbox_settings *ovl_sandbox_settings(void)
         return &settings;
 }
 
-/* The worker's answer: the work's result and error; a mount fd rides along as SCM_RIGHTS. */
-struct reply {
-        int r;
-        struct ovl_error err;
+/* What travels on the socketpair. Each message is one SEQPACKET datagram: a header, then for a
+ * call the request's bytes, for an answer and for the result the error; an fd rides along as
+ * SCM_RIGHTS. */
+enum message_type {
+        MESSAGE_CALL = 1,   /* worker -> parent: a request */
+        MESSAGE_ANSWER = 2, /* parent -> worker: the answer to the last request */
+        MESSAGE_DONE = 3,   /* worker -> parent: the work's result, last */
 };
 
-static int send_reply(int sock, const struct reply *rep, int fd)
+struct message_header {
+        uint32_t type;
+        int32_t r;
+};
+
+/* A request is a claim or a hand-over: a path and a few words. Anything longer is not ours. */
+#define MESSAGE_MAX (sizeof(struct message_header) + 2 * PATH_MAX)
+
+struct ovl_sandbox_link {
+        int sock;                   /* the worker's end; -1 when the work runs in-process */
+        ovl_sandbox_serve_fn serve; /* in-process: the parent's code, called directly */
+        void *serve_data;
+};
+
+static int send_message(int sock, enum message_type type, int r, const void *body, size_t len, int fd)
 {
         char control[CMSG_SPACE(sizeof(int))] = { 0 };
-        struct iovec iov = { .iov_base = (void *) rep, .iov_len = sizeof(*rep) };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        struct message_header h = { .type = type, .r = r };
+        struct iovec iov[2] = { { .iov_base = &h, .iov_len = sizeof(h) }, { .iov_base = (void *) body, .iov_len = len } };
+        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
 
         if (fd >= 0) {
                 struct cmsghdr *c;
@@ -56,32 +76,89 @@ static int send_reply(int sock, const struct reply *rep, int fd)
                 c->cmsg_len = CMSG_LEN(sizeof(int));
                 memcpy(CMSG_DATA(c), &fd, sizeof(int));
         }
-        return sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t) sizeof(*rep) ? 0 : -errno;
+        return RETRY_EINTR(sendmsg(sock, &msg, MSG_NOSIGNAL)) == (long) (sizeof(h) + len) ? 0 : -errno;
 }
 
-/* Returns 1 with a reply (and *ret_fd, or -1), 0 when the worker died without one, or -errno. */
-static int recv_reply(int sock, struct reply *rep, int *ret_fd)
+/* Receives one message into buf (MESSAGE_MAX bytes). Returns its length (0: the other side is
+ * gone) with *ret_fd (or -1), or -errno; a message cut short or a dropped fd is -EMSGSIZE/-EMFILE,
+ * never taken for something smaller. */
+static ssize_t recv_message(int sock, void *buf, int *ret_fd)
 {
         char control[CMSG_SPACE(sizeof(int))] = { 0 };
-        struct iovec iov = { .iov_base = rep, .iov_len = sizeof(*rep) };
+        struct iovec iov = { .iov_base = buf, .iov_len = MESSAGE_MAX };
         struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
                               .msg_controllen = sizeof(control) };
         struct cmsghdr *c;
         ssize_t n;
 
         *ret_fd = -1;
-        do
-                n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-        while (n < 0 && errno == EINTR);
+        n = RETRY_EINTR(recvmsg(sock, &msg, MSG_CMSG_CLOEXEC));
         if (n < 0)
                 return -errno;
         for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
                         memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
-        /* A mount fd the kernel had to drop (no room in our fd table) must not pass for none. */
-        if (msg.msg_flags & MSG_CTRUNC)
-                return -EMFILE;
-        return n == (ssize_t) sizeof(*rep);
+        if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+                *ret_fd = safe_close(*ret_fd);
+                /* A mount fd the kernel had to drop (no room in our fd table) must not pass for none. */
+                return msg.msg_flags & MSG_CTRUNC ? -EMFILE : -EMSGSIZE;
+        }
+        if (n > 0 && (size_t) n < sizeof(struct message_header)) {
+                *ret_fd = safe_close(*ret_fd);
+                return -EBADMSG;
+        }
+        return n;
+}
+
+/* An answer or a result: the header and exactly one error. Returns 0 or -EBADMSG. */
+static int read_outcome(const void *buf, ssize_t n, int *ret_r, struct ovl_error *err)
+{
+        struct message_header h;
+        struct ovl_error e;
+
+        if (n != (ssize_t) (sizeof(h) + sizeof(e)))
+                return -EBADMSG;
+        memcpy(&h, buf, sizeof(h));
+        memcpy(&e, (const char *) buf + sizeof(h), sizeof(e));
+        e.msg[sizeof(e.msg) - 1] = '\0';
+        if (h.r > 0 || (h.r < 0 && !e.set))
+                return -EBADMSG;
+        *ret_r = h.r;
+        if (h.r < 0 && err && !err->set)
+                *err = e;
+        return 0;
+}
+
+int ovl_sandbox_call(struct ovl_sandbox_link *link, const void *msg, size_t len, int fd, struct ovl_error *err)
+{
+        _cleanup_free_ void *buf = NULL;
+        struct message_header h;
+        int got_fd = -1, r;
+        ssize_t n;
+
+        if (link->sock < 0) {
+                int copy = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+                if (fd >= 0 && copy < 0)
+                        return ovl_error_fail(err, errno, "sandbox: handing an fd over");
+                return link->serve ? link->serve(link->serve_data, msg, len, copy, err)
+                                   : (safe_close(copy), ovl_error_fail(err, EPERM, "sandbox: nobody to ask"));
+        }
+        if (len > MESSAGE_MAX - sizeof(h))
+                return ovl_error_fail(err, EMSGSIZE, "sandbox: a request of %zu bytes", len);
+        r = send_message(link->sock, MESSAGE_CALL, 0, msg, len, fd);
+        if (r < 0)
+                return ovl_error_fail(err, -r, "sandbox: asking the parent");
+        buf = malloc(MESSAGE_MAX);
+        if (!buf)
+                return ovl_error_fail(err, ENOMEM, "sandbox");
+        n = recv_message(link->sock, buf, &got_fd);
+        safe_close(got_fd); /* the parent never sends one */
+        if (n <= 0)
+                return ovl_error_fail(err, n < 0 ? (int) -n : EPIPE, "sandbox: waiting for the parent's answer");
+        memcpy(&h, buf, sizeof(h));
+        if (h.type != MESSAGE_ANSWER || read_outcome(buf, n, &r, err) < 0)
+                return ovl_error_fail(err, EBADMSG, "sandbox: the parent's answer");
+        return r;
 }
 
 /* Step 2: a private mount namespace whose mounts never propagate to the host. */
@@ -173,8 +250,11 @@ static int close_inherited_fds(int sock, const int *keep, size_t n_keep)
 static void worker(int sock, pid_t parent, const struct ovl_sandbox_policy *policy, bool private_ns,
                    const int *keep, size_t n_keep, ovl_sandbox_work_fn work, void *data)
 {
-        struct reply rep = { 0 };
-        int mnt = -1, r = 0;
+        struct ovl_sandbox_link link = { .sock = sock };
+        struct {
+                struct ovl_error err;
+        } rep = { 0 };
+        int r = 0;
 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(1);
@@ -195,11 +275,13 @@ static void worker(int sock, pid_t parent, const struct ovl_sandbox_policy *poli
                 log_status();
                 try_denied_syscalls();
                 ovl_test_stop_point("sandboxed");
-                r = work(data, &mnt, &rep.err);
+                r = work(data, &link, &rep.err);
         }
-        rep.r = r;
+        /* A failure must say something, even when the work forgot to. */
+        if (r < 0 && !rep.err.set)
+                ovl_error_fail(&rep.err, -r, "sandbox: the worker failed");
         ovl_test_stop_point("handback");
-        _exit(send_reply(sock, &rep, r == 0 ? mnt : -1) < 0 ? 1 : 0);
+        _exit(send_message(sock, MESSAGE_DONE, r < 0 ? r : 0, &rep.err, sizeof(rep.err), -1) < 0 ? 1 : 0);
 }
 
 static int worker_died(pid_t pid, struct ovl_error *err)
@@ -219,49 +301,75 @@ static int worker_died(pid_t pid, struct ovl_error *err)
         return ovl_error_fail(err, 0, "sandbox: the worker exited (status %d) without an answer", WEXITSTATUS(status));
 }
 
-int ovl_sandbox_run(const struct ovl_sandbox_policy *policy, bool private_ns, const int *keep, size_t n_keep,
-                    ovl_sandbox_work_fn work, void *data, int *ret_mnt_fd, struct ovl_error *err)
+/* The parent's side: serves the worker's requests until its result comes. Returns 1 with the
+ * result in *ret_r (and err), 0 when the worker died without one, or -errno. */
+static int serve_worker(int sock, ovl_sandbox_serve_fn serve, void *serve_data, int *ret_r, struct ovl_error *err)
 {
-        struct reply rep = { 0 };
-        pid_t parent = getpid(), pid;
-        int sv[2], r;
+        _cleanup_free_ char *buf = malloc(MESSAGE_MAX);
+        struct message_header h;
 
-        *ret_mnt_fd = -1;
-        if (settings.disabled)
-                return work(data, ret_mnt_fd, err);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                struct ovl_error e = { 0 };
+                int fd = -1, r;
+                ssize_t n = recv_message(sock, buf, &fd);
+
+                if (n <= 0)
+                        return (int) n;
+                memcpy(&h, buf, sizeof(h));
+                if (h.type == MESSAGE_DONE) {
+                        safe_close(fd);
+                        return read_outcome(buf, n, ret_r, err) < 0 ? -EBADMSG : 1;
+                }
+                if (h.type != MESSAGE_CALL) {
+                        safe_close(fd);
+                        return -EBADMSG;
+                }
+                r = serve ? serve(serve_data, buf + sizeof(h), (size_t) n - sizeof(h), fd, &e)
+                          : (safe_close(fd), ovl_error_fail(&e, EPERM, "sandbox: the worker may not ask anything"));
+                if (r < 0 && !e.set)
+                        ovl_error_fail(&e, -r, "sandbox: a request of the worker");
+                r = send_message(sock, MESSAGE_ANSWER, r < 0 ? r : 0, &e, sizeof(e), -1);
+                if (r < 0)
+                        return r;
+        }
+}
+
+int ovl_sandbox_run(const struct ovl_sandbox_policy *policy, bool private_ns, const int *keep, size_t n_keep,
+                    ovl_sandbox_work_fn work, void *work_data, ovl_sandbox_serve_fn serve, void *serve_data,
+                    struct ovl_error *err)
+{
+        pid_t parent = getpid(), pid;
+        int sv[2], r, result = 0;
+
+        if (settings.disabled) {
+                struct ovl_sandbox_link link = { .sock = -1, .serve = serve, .serve_data = serve_data };
+                return work(work_data, &link, err);
+        }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return ovl_error_fail(err, errno, "sandbox: socketpair");
         fflush(NULL);
         pid = fork();
         if (pid == 0) {
                 close(sv[0]);
-                worker(sv[1], parent, policy, private_ns, keep, n_keep, work, data);
+                worker(sv[1], parent, policy, private_ns, keep, n_keep, work, work_data);
         }
         close(sv[1]);
         if (pid < 0) {
                 close(sv[0]);
                 return ovl_error_fail(err, errno, "sandbox: fork");
         }
-        r = recv_reply(sv[0], &rep, ret_mnt_fd);
+        r = serve_worker(sv[0], serve, serve_data, &result, err);
         close(sv[0]);
-        if (r <= 0 || rep.r < 0) {
-                if (*ret_mnt_fd >= 0)
-                        close(*ret_mnt_fd);
-                *ret_mnt_fd = -1;
-        }
         if (r < 0) {
                 (void) kill(pid, SIGKILL);
                 (void) worker_died(pid, NULL);
-                return ovl_error_fail(err, -r, "sandbox: reading the worker's answer");
+                return ovl_error_fail(err, -r, "sandbox: talking with the worker");
         }
         if (r == 0)
                 return worker_died(pid, err);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                 ;
-        if (rep.r < 0 && err)
-                *err = rep.err;
-        /* A failure must say something, even when the work forgot to. */
-        if (rep.r < 0 && err && !err->set)
-                ovl_error_fail(err, -rep.r, "sandbox: the worker failed");
-        return rep.r;
+        return result;
 }

@@ -12,9 +12,11 @@
  *      inheritable or ambient ones);
  *   4. sets no_new_privs;
  *   5. loads a seccomp allowlist (mount calls only for backends that mount).
- * The finished mount comes back to the parent as a detached mount fd over a socketpair
- * (SCM_RIGHTS); the parent, still in the host namespace, attaches it at R with move_mount, and does
- * nothing else privileged. With --no-sandbox (and only then) the work runs in-process. */
+ * The worker and its parent talk over a socketpair: the worker asks, the parent answers (see
+ * ovl_sandbox_call), and the worker's result comes last. What a request means is the caller's
+ * business (lifecycle/worker.c: claims, and the finished mount as a detached mount fd over
+ * SCM_RIGHTS, which the parent attaches at R from the host namespace). With --no-sandbox (and
+ * only then) the work runs in-process and its requests reach the parent's code directly. */
 #pragma once
 
 #include <stdbool.h>
@@ -38,14 +40,30 @@ struct ovl_sandbox_settings {
 void ovl_sandbox_configure(const struct ovl_sandbox_settings *s);
 const struct ovl_sandbox_settings *ovl_sandbox_settings(void);
 
-/* The work a worker does: returns 0 or -errno with err set; may leave a detached mount in
- * *ret_mnt_fd for the parent. */
-typedef int (*ovl_sandbox_work_fn)(void *data, int *ret_mnt_fd, struct ovl_error *err);
+/* The line between a worker and its parent. The worker asks (ovl_sandbox_call) and waits; the
+ * parent answers each request with its serve function before the worker may go on, and learns the
+ * work's result last. Without the sandbox the same calls reach serve directly, so a run behaves the
+ * same either way. */
+struct ovl_sandbox_link;
 
-/* Runs work in a sandboxed worker (in-process when disabled). keep: the n_keep fds the work uses;
- * the worker closes every other fd above stderr before anything else. private_ns: a private mount
- * namespace (assemble), or the host's (destroy, which unmounts R there; the mount(2) fallback). *ret_mnt_fd gets the
- * mount the work left, or -1. Returns the work's result, or -errno with err set when the sandbox
- * could not be set up (OVL_ERR_UNSUPPORTED, naming the step). */
+/* The parent's side of a request: msg (len bytes, as the worker sent them, untrusted) and the fd
+ * that came with it, or -1, which serve owns from then on. Returns 0 or -errno with err set; the
+ * worker's ovl_sandbox_call returns the same. */
+typedef int (*ovl_sandbox_serve_fn)(void *data, const void *msg, size_t len, int fd, struct ovl_error *err);
+
+/* The work a worker does, asking through link: returns 0 or -errno with err set. */
+typedef int (*ovl_sandbox_work_fn)(void *data, struct ovl_sandbox_link *link, struct ovl_error *err);
+
+/* Sends msg (and a copy of fd, when fd >= 0; the caller keeps its own) to the parent and waits for
+ * its answer. Returns the parent's 0 or -errno (with err set), or -errno when the line broke. */
+int ovl_sandbox_call(struct ovl_sandbox_link *link, const void *msg, size_t len, int fd, struct ovl_error *err);
+
+/* Runs work in a sandboxed worker (in-process when disabled), serving its requests with serve
+ * (may be NULL: then every request is refused). keep: the n_keep fds the work uses; the worker
+ * closes every other fd above stderr before anything else. private_ns: a private mount namespace
+ * (assemble), or the host's (destroy, which unmounts R there; the mount(2) fallback). Returns the
+ * work's result, or -errno with err set when the sandbox could not be set up (OVL_ERR_UNSUPPORTED,
+ * naming the step) or the worker died. */
 int ovl_sandbox_run(const struct ovl_sandbox_policy *policy, bool private_ns, const int *keep, size_t n_keep,
-                    ovl_sandbox_work_fn work, void *data, int *ret_mnt_fd, struct ovl_error *err);
+                    ovl_sandbox_work_fn work, void *work_data, ovl_sandbox_serve_fn serve, void *serve_data,
+                    struct ovl_error *err);

@@ -79,7 +79,8 @@ static int allow_conditional(scmp_filter_ctx f, unsigned groups)
 
 int ovl_seccomp_load(unsigned groups, bool kill_on_deny, struct ovl_error *err)
 {
-        scmp_filter_ctx f = seccomp_init(kill_on_deny ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ERRNO(EPERM));
+        const uint32_t deny = kill_on_deny ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ERRNO(EPERM);
+        _cleanup_(ovl_seccomp_releasep) scmp_filter_ctx f = seccomp_init(deny);
         int r;
 
         if (!f)
@@ -95,6 +96,5 @@ int ovl_seccomp_load(unsigned groups, bool kill_on_deny, struct ovl_error *err)
                 r = allow_conditional(f, groups);
         if (r == 0)
                 r = seccomp_load(f);
-        seccomp_release(f);
         return r < 0 ? ovl_error_set(err, OVL_ERR_UNSUPPORTED, -r, "sandbox: loading the seccomp filter") : 0;
 }

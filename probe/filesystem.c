@@ -13,6 +13,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/macro.h"
 #include "probe/internal.h"
 
@@ -58,16 +59,16 @@ static void probe_d_type(struct probe_ctx *c)
         struct ovl_probe_feature *f;
         struct dirent *de;
         bool ok = false;
-        int fd;
+        int r;
 
         if (mkdirat(c->scratch, "dtype", 0700) < 0)
                 return probe_add_errno(c, "d_type", false, errno, "getdents on a fresh directory");
-        fd = openat(c->scratch, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0 && !(d = fdopendir(fd)))
-                close(fd);
-        while (d && (de = readdir(d)))
+        r = ovl_dir_open_at(c->scratch, "", &d);
+        while (r >= 0 && (r = ovl_dir_next(d, &de)) > 0)
                 if (strcmp(de->d_name, "dtype") == 0)
                         ok = de->d_type == DT_DIR;
+        if (r < 0)
+                return probe_add_errno(c, "d_type", false, -r, "getdents on a fresh directory");
         f = probe_add(c, "d_type", ok, "getdents on a fresh directory");
         if (!ok)
                 probe_detail(f, "entries come back as DT_UNKNOWN (xfs needs mkfs.xfs -n ftype=1, ext4 the filetype feature)");

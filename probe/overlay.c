@@ -90,19 +90,18 @@ static size_t lowerdir_string(const struct try *t, char *buf, size_t size)
 static int mount_new(const struct try *t, char *msg, size_t size)
 {
         _cleanup_close_ int fs = ovl_fsopen("overlay", FSOPEN_CLOEXEC);
-        char upper[16], work[16], *lowers = NULL;
+        char upper[16], work[16];
         int r = 0, mnt;
 
         if (fs < 0)
                 return snprintf(msg, size, "fsopen: %s", strerror(errno)), -errno;
         if (t->via == VIA_LOWERDIR) {
                 size_t len = lowerdir_string(t, NULL, 0) + 1;
-                lowers = malloc(len);
+                _cleanup_free_ char *lowers = malloc(len);
                 if (!lowers)
                         return -ENOMEM;
                 lowerdir_string(t, lowers, len);
                 r = ovl_fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", lowers, 0);
-                free(lowers);
         }
         for (size_t i = 0; t->via != VIA_LOWERDIR && r == 0 && i < t->n; i++)
                 r = config_layer(fs, t, "lowerdir+", i, t->names ? t->names[i] : NULL);
@@ -181,29 +180,37 @@ static bool absent(int dirfd, const char *name)
         return faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
 }
 
-static bool listed(int dirfd, const char *dir, const char *name)
+/* Whether dirfd/dir lists name: 1 when it does, 0 when it does not, or -errno when the listing
+ * cannot be read. */
+static int listed(int dirfd, const char *dir, const char *name)
 {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
-        int fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = ovl_dir_open_at(dirfd, dir, &d);
 
-        if (fd >= 0 && !(d = fdopendir(fd)))
-                close(fd);
-        while (d && (de = readdir(d)))
+        while (r >= 0 && (r = ovl_dir_next(d, &de)) > 0)
                 if (strcmp(de->d_name, name) == 0)
-                        return true;
-        return false;
+                        return 1;
+        return r;
 }
 
 /* The view of the two test lowers: the whiteout hides "gone", the opaque "dir" hides "old". */
 static bool view_right(int m, char *msg, size_t size)
 {
-        const char *wrong = absent(m, "kept")       ? "a file of the bottom layer is missing"
-                            : !absent(m, "gone")     ? "the 0/0 whiteout did not hide its name"
-                            : listed(m, ".", "gone") ? "readdir lists the whited-out name"
-                            : !absent(m, "dir/old")  ? "the opaque directory did not hide the one below"
-                            : absent(m, "dir/new")   ? "the opaque directory lost its own file"
-                                                     : NULL;
+        const char *wrong = absent(m, "kept")    ? "a file of the bottom layer is missing"
+                            : !absent(m, "gone") ? "the 0/0 whiteout did not hide its name"
+                                                 : NULL;
+        int r = wrong ? 0 : listed(m, ".", "gone");
+
+        if (r < 0) {
+                snprintf(msg, size, "listing the mount's root: %s", strerror(-r));
+                return false;
+        }
+        if (!wrong)
+                wrong = r > 0                   ? "readdir lists the whited-out name"
+                        : !absent(m, "dir/old") ? "the opaque directory did not hide the one below"
+                        : absent(m, "dir/new")  ? "the opaque directory lost its own file"
+                                                : NULL;
         if (wrong)
                 snprintf(msg, size, "%s", wrong);
         return !wrong;
@@ -213,11 +220,9 @@ static bool view_right(int m, char *msg, size_t size)
 static bool try_view(struct probe_ctx *c, const char *key, const char *how, const struct try *t)
 {
         char msg[256] = "";
-        int m = try_mount(c, t, msg, sizeof(msg));
+        _cleanup_close_ int m = try_mount(c, t, msg, sizeof(msg));
         bool ok = m >= 0 && view_right(m, msg, sizeof(msg));
 
-        if (m >= 0)
-                close(m);
         if (key)
                 probe_detail(probe_add(c, key, ok, how), "%s", ok ? "" : msg);
         return ok;
@@ -254,7 +259,6 @@ static int make_test_layers(void)
 
 static const char *const test_lowers[] = { "b1", "b0" };
 
-
 static bool overlay_listed(void)
 {
         _cleanup_free_ char *text = NULL;
@@ -267,15 +271,15 @@ static bool overlay_listed(void)
 static void probe_api(struct probe_ctx *c)
 {
         struct try t = { .names = test_lowers, .n = 2 };
-        int fds[2] = { open("b1", O_RDONLY | O_DIRECTORY | O_CLOEXEC), open("b0", O_RDONLY | O_DIRECTORY | O_CLOEXEC) };
-        int fs = ovl_fsopen("overlay", FSOPEN_CLOEXEC);
+        _cleanup_close_ int top = open("b1", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+                            bottom = open("b0", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+                            fs = ovl_fsopen("overlay", FSOPEN_CLOEXEC);
+        const int fds[2] = { top, bottom };
         struct ovl_probe_feature *f = probe_add(c, "fsopen", fs >= 0, "fsopen(\"overlay\")");
 
         if (fs < 0)
                 probe_detail(f, "%s", ovl_syscalls_new_api_disabled() ? "switched off (OVLBACKEND_LEGACY_MOUNT_API=1)"
                                                                      : strerror(errno));
-        else
-                close(fs);
         t.via = VIA_PLUS;
         if (fs >= 0 && try_view(c, "lowerdir+", "a test mount with one fsconfig lowerdir+ per layer", &t))
                 best_via = VIA_PLUS;
@@ -289,17 +293,15 @@ static void probe_api(struct probe_ctx *c)
                 try_view(c, "layer_fds", "a test mount with lowerdir+ given fds (FSCONFIG_SET_FD)", &t);
         else
                 probe_needs(c, "layer_fds", "fsopen");
-        for (int i = 0; i < 2; i++)
-                if (fds[i] >= 0)
-                        close(fds[i]);
 }
 
 /* Layers that are detached mounts (open_tree clones), given by fd or by their /proc/self/fd path. */
 static void probe_detached_layers(struct probe_ctx *c)
 {
-        int fds[2] = { ovl_open_tree(AT_FDCWD, "b1", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC),
-                       ovl_open_tree(AT_FDCWD, "b0", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC) };
-        char paths[2][32];
+        _cleanup_close_ int top = ovl_open_tree(AT_FDCWD, "b1", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC),
+                            bottom = ovl_open_tree(AT_FDCWD, "b0", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        const int fds[2] = { top, bottom };
+        char paths[2][OVL_FD_PATH_MAX];
         const char *names[2] = { paths[0], paths[1] };
         struct try t = { .names = names, .fds = fds, .n = 2 };
 
@@ -311,9 +313,6 @@ static void probe_detached_layers(struct probe_ctx *c)
                 t.via = ovl_probe_yes(c->res, "layer_fds") ? VIA_PLUS_FDS : VIA_BEST;
                 try_view(c, "detached_layers", "a test mount whose layers are open_tree clones", &t);
         }
-        for (int i = 0; i < 2; i++)
-                if (fds[i] >= 0)
-                        close(fds[i]);
 }
 
 static void probe_data_only(struct probe_ctx *c)
@@ -333,7 +332,7 @@ static void probe_data_only(struct probe_ctx *c)
 static bool stack_mounts(struct probe_ctx *c, const char **names, size_t *made, size_t n, char *msg, size_t size)
 {
         struct try t = { .names = names, .n = n, .via = best_via };
-        int m;
+        _cleanup_close_ int m = -1;
 
         for (; *made < n; (*made)++) {
                 char name[24];
@@ -342,8 +341,6 @@ static bool stack_mounts(struct probe_ctx *c, const char **names, size_t *made, 
                         return false;
         }
         m = try_mount(c, &t, msg, size);
-        if (m >= 0)
-                close(m);
         return m >= 0;
 }
 
@@ -411,18 +408,14 @@ static void probe_options(struct probe_ctx *c)
                 struct try t = { .names = test_lowers, .n = 2, .upper = true, .opt = options[i].opt,
                                  .val = options[i].val };
                 char how[96], msg[256] = "";
-                int m;
+                _cleanup_close_ int m = -1;
 
                 snprintf(how, sizeof(how), "a writable test mount with %s%s%s", options[i].opt,
                          options[i].val ? "=" : "", options[i].val ? options[i].val : "");
                 m = try_mount(c, &t, msg, sizeof(msg));
-                if (m >= 0 && strcmp(options[i].key, "userxattr") != 0 && !view_right(m, msg, sizeof(msg))) {
-                        close(m);
-                        m = -1;
-                }
+                if (m >= 0 && strcmp(options[i].key, "userxattr") != 0 && !view_right(m, msg, sizeof(msg)))
+                        m = safe_close(m);
                 probe_detail(probe_add(c, options[i].key, m >= 0, how), "%s", m >= 0 ? "" : msg);
-                if (m >= 0)
-                        close(m);
         }
 }
 
@@ -434,7 +427,8 @@ static void probe_xattr_whiteouts(struct probe_ctx *c)
         struct try t = { .names = names, .n = 2 };
         char msg[256] = "";
         bool ok = false;
-        int m = -1;
+        _cleanup_close_ int m = -1;
+        int r;
 
         if (mkdir("x0", 0755) < 0 || mkdir("x0/d", 0755) < 0 || write_file("x0/d/gone", "x") < 0 ||
             mkdir("x1", 0755) < 0 || mkdir("x1/d", 0755) < 0 || write_file("x1/d/gone", "") < 0 ||
@@ -442,10 +436,12 @@ static void probe_xattr_whiteouts(struct probe_ctx *c)
             setxattr("x1/d", xattr_name("whiteouts"), "", 0, 0) < 0 || setxattr("x1/d", xattr_name("opaque"), "x", 1, 0) < 0)
                 snprintf(msg, sizeof(msg), "making the test layers: %s", strerror(errno));
         else if ((m = try_mount(c, &t, msg, sizeof(msg))) >= 0) {
-                ok = absent(m, "d/gone") && !listed(m, "d", "gone");
-                if (!ok)
+                r = absent(m, "d/gone") ? listed(m, "d", "gone") : 1;
+                ok = r == 0;
+                if (r < 0)
+                        snprintf(msg, sizeof(msg), "listing the mount's d: %s", strerror(-r));
+                else if (!ok)
                         snprintf(msg, sizeof(msg), "the xattr whiteout shows as a file");
-                close(m);
         }
         probe_detail(probe_add(c, "xattr_whiteouts", ok, "a test mount of a layer with an xattr whiteout"), "%s",
                      ok ? "" : msg);
@@ -454,11 +450,15 @@ static void probe_xattr_whiteouts(struct probe_ctx *c)
 /* The module's defaults, as the kernel shows them. */
 static void read_module_params(struct probe_ctx *c)
 {
-        _cleanup_closedir_ DIR *d = opendir("/sys/module/overlay/parameters");
+        _cleanup_closedir_ DIR *d = NULL;
         struct ovl_probe_result *res = c->res;
         struct dirent *de;
+        int r = ovl_dir_open_at(AT_FDCWD, "/sys/module/overlay/parameters", &d);
 
-        while (d && (de = readdir(d)) && res->n_params < OVL_PROBE_MAX_PARAMS) {
+        /* A module without parameters (or built in without any) has no such directory. */
+        if (r == -ENOENT)
+                return;
+        while (r >= 0 && res->n_params < OVL_PROBE_MAX_PARAMS && (r = ovl_dir_next(d, &de)) > 0) {
                 struct ovl_probe_param *p = &res->module_params[res->n_params];
                 _cleanup_free_ char *value = NULL;
                 if (de->d_name[0] == '.' || ovl_read_file_at(dirfd(d), de->d_name, sizeof(p->value) - 1, &value) < 0)
@@ -468,6 +468,19 @@ static void read_module_params(struct probe_ctx *c)
                 snprintf(p->value, sizeof(p->value), "%.39s", value);
                 res->n_params++;
         }
+        /* Only a failure is reported: the parameters themselves are listed apart from the features. */
+        if (r < 0)
+                probe_add_errno(c, "module_params", false, -r, "listing /sys/module/overlay/parameters");
+}
+
+/* Writes text to a file of /proc that exists already (a map, setgroups). Returns 0 or -errno. */
+static int write_proc_file(const char *path, const char *text)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        return write(fd, text, strlen(text)) < 0 ? -errno : 0;
 }
 
 /* In a child turned into uid 65534 with a user and mount namespace of its own (itself as root):
@@ -479,28 +492,19 @@ static void rootless_child(const struct probe_ctx *c)
         struct try t = { .names = names, .n = 2, .opt = "userxattr", .via = VIA_LOWERDIR };
         struct probe_ctx own = { .res = c->res, .private_ns = true }; /* its own mount namespace */
         char msg[256];
-        int m;
+        int m, r;
 
         if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
                 _exit(errno);
         /* Changing uid made us non-dumpable, which would leave /proc/self/uid_map root's. */
         if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
                 _exit(errno);
-        {
-                int fd;
-                const char *maps[][2] = { { "/proc/self/uid_map", "0 65534 1\n" }, { "/proc/self/gid_map", "0 65534 1\n" } };
-                fd = open("/proc/self/setgroups", O_WRONLY | O_CLOEXEC);
-                if (fd >= 0) {
-                        (void) !write(fd, "deny", 4);
-                        close(fd);
-                }
-                for (int i = 0; i < 2; i++) {
-                        fd = open(maps[i][0], O_WRONLY | O_CLOEXEC);
-                        if (fd < 0 || write(fd, maps[i][1], strlen(maps[i][1])) < 0)
-                                _exit(errno);
-                        close(fd);
-                }
-        }
+        (void) write_proc_file("/proc/self/setgroups", "deny");
+        r = write_proc_file("/proc/self/uid_map", "0 65534 1\n");
+        if (r == 0)
+                r = write_proc_file("/proc/self/gid_map", "0 65534 1\n");
+        if (r < 0)
+                _exit(-r);
         t.via = best_via;
         m = t.via == VIA_LEGACY ? mount_legacy(&own, &t, msg, sizeof(msg)) : mount_new(&t, msg, sizeof(msg));
         if (m < 0)
@@ -547,11 +551,8 @@ void probe_overlay(struct probe_ctx *c)
         int r;
 
         /* fsopen (or a mount) makes the kernel load the module when it can. */
-        if (!overlay_listed()) {
-                int fs = ovl_fsopen("overlay", FSOPEN_CLOEXEC);
-                if (fs >= 0)
-                        close(fs);
-        }
+        if (!overlay_listed())
+                (void) safe_close(ovl_fsopen("overlay", FSOPEN_CLOEXEC));
         if (!overlay_listed()) {
                 f = probe_add(c, "overlay", false, "/proc/filesystems, after asking the kernel to load it");
                 probe_detail(f, "the kernel has no overlayfs (CONFIG_OVERLAY_FS, module overlay)");

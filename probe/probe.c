@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
+#include "common/gcreport.h"
 #include "common/macro.h"
 #include "common/syscalls.h"
 #include "probe/internal.h"
@@ -159,8 +160,9 @@ static double now_ms(void)
 int ovl_probe_run(const char *dir, struct ovl_probe_result *ret, struct ovl_error *err)
 {
         _cleanup_close_ int dirfd = -1, scratch = -1;
+        _cleanup_free_ char *path = NULL;
         double start = now_ms();
-        char name[64], path[4200];
+        char name[64];
         int r, removed;
 
         *ret = (struct ovl_probe_result){ 0 };
@@ -171,13 +173,14 @@ int ovl_probe_run(const char *dir, struct ovl_probe_result *ret, struct ovl_erro
         if (dirfd < 0)
                 return ovl_error_bad(err, errno, "probe directory %s", dir);
         snprintf(name, sizeof(name), ".probe.%d", (int) getpid());
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return ovl_error_fail(err, ENOMEM, "probe directory %s", dir);
         if (mkdirat(dirfd, name, 0700) < 0 ||
             (scratch = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
                 r = ovl_error_fail(err, errno, "probe directory %s: cannot make a scratch directory", dir);
                 (void) unlinkat(dirfd, name, AT_REMOVEDIR);
                 return r;
         }
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
         r = run_in_child(path, ret);
         if (r < 0)
                 (void) ovl_error_fail(err, r == -ECHILD ? 0 : -r, "probe: the probing process %s",
@@ -222,14 +225,16 @@ int ovl_probe_overlay_caps(const char *work_dir, struct ovl_overlay_caps *ret, s
 {
         _cleanup_free_ struct ovl_probe_result *res = malloc(sizeof(*res));
         _cleanup_close_ int dirfd = -1;
-        char dir[4200], name[128], text[128];
+        _cleanup_free_ char *dir = NULL;
+        char name[128], text[128];
         int r;
 
         *ret = (struct ovl_overlay_caps){ 0 };
-        snprintf(dir, sizeof(dir), "%s/probe", work_dir);
+        if (!res || asprintf(&dir, "%s/probe", work_dir) < 0)
+                return ovl_error_fail(err, ENOMEM, "overlay: probe cache");
         r = caps_cache_name(name, sizeof(name));
-        if (r < 0 || !res)
-                return ovl_error_fail(err, res ? -r : ENOMEM, "overlay: probe cache");
+        if (r < 0)
+                return ovl_error_fail(err, -r, "overlay: probe cache");
         r = ovl_mkdir_parents(dir, 0700);
         dirfd = r < 0 ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dirfd < 0)
@@ -268,4 +273,21 @@ bool ovl_probe_entry_live(const char *name)
                 return true;
         /* Both API settings of this boot count: the name without the "-legacy" suffix is a prefix. */
         return strncmp(name, current, strlen("overlay-") + 36) == 0;
+}
+
+static bool probe_entry_kept(const char *name, const char *path, void *ctx)
+{
+        (void) path;
+        (void) ctx;
+        return ovl_probe_entry_live(name);
+}
+
+int ovl_probe_gc(const char *work_dir, struct ovl_gc_report *report)
+{
+        _cleanup_free_ char *dir = NULL;
+
+        if (asprintf(&dir, "%s/probe", work_dir) < 0)
+                return -ENOMEM;
+        return ovl_gc_sweep_dir(dir, probe_entry_kept, NULL, "probe",
+                                "probe result of an earlier boot, or a dead probe's scratch", report);
 }

@@ -65,3 +65,9 @@ int ovl_probe_overlay_caps(const char *work_dir, struct ovl_overlay_caps *ret, s
 /* Whether name, an entry of WORK/probe/, is still of use: this boot's cache, or the scratch of a
  * probe still running. gc removes the others. */
 bool ovl_probe_entry_live(const char *name);
+
+struct ovl_gc_report;
+
+/* gc of WORK/probe/: removes the caches of earlier boots and the scratch of probes that died,
+ * adding each to report. Returns 0 or -errno. */
+int ovl_probe_gc(const char *work_dir, struct ovl_gc_report *report);

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "common/macro.h"
 #include "common/syscalls.h"
 #include "namespaces/idmap.h"
+#include "namespaces/seccomp.h"
 #include "probe/internal.h"
 
 #define IDMAP_BASE 100000 /* the probe maps ids 0..65535 to 100000.. */
@@ -29,11 +29,9 @@
 static void probe_openat2(struct probe_ctx *c)
 {
         struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_BENEATH };
-        int fd = ovl_openat2(c->scratch, ".", &how, sizeof(how));
+        _cleanup_close_ int fd = ovl_openat2(c->scratch, ".", &how, sizeof(how));
 
         probe_add_errno(c, "openat2", fd >= 0, errno, "openat2(RESOLVE_BENEATH) in DIR");
-        if (fd >= 0)
-                close(fd);
 }
 
 /* A clone of a directory of DIR, attached in the private namespace and taken down again. */
@@ -72,16 +70,13 @@ static int make_userns(void)
 static int idmapped_clone(int userns, const char *dir)
 {
         struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) userns };
-        int tree = ovl_open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC), r;
+        _cleanup_close_ int tree = ovl_open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 
         if (tree < 0)
                 return -errno;
-        if (ovl_mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
-                r = -errno;
-                close(tree);
-                return r;
-        }
-        return tree;
+        if (ovl_mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                return -errno;
+        return TAKE_FD(tree);
 }
 
 /* The file b0/kept (owned by root) seen through an overlay whose bottom layer is idmapped. */
@@ -171,7 +166,7 @@ static void probe_userns(struct probe_ctx *c)
 /* A filter that makes getpgid fail with ENOTSUP, which it never does on its own. */
 static int seccomp_works(void)
 {
-        scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
+        _cleanup_(ovl_seccomp_releasep) scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
 
         if (!f || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
             seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOTSUP), SCMP_SYS(getpgid), 0) < 0 || seccomp_load(f) < 0)

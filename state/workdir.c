@@ -188,14 +188,11 @@ int ovl_workdir_open(const char *path, bool create, struct ovl_workdir *ret, str
 
 void ovl_workdir_close(struct ovl_workdir *wd)
 {
-        if (wd->fd >= 0)
-                close(wd->fd);
-        if (wd->rootfs_fd >= 0)
-                close(wd->rootfs_fd);
-        if (wd->locks_fd >= 0)
-                close(wd->locks_fd);
+        wd->fd = safe_close(wd->fd);
+        wd->rootfs_fd = safe_close(wd->rootfs_fd);
+        wd->locks_fd = safe_close(wd->locks_fd);
         free(wd->path);
-        *wd = (struct ovl_workdir){ .fd = -1, .rootfs_fd = -1, .locks_fd = -1 };
+        wd->path = NULL;
 }
 
 void ovl_workdir_record_id(const char *rootfs, char ret_id[OVL_RECORD_ID_LEN + 1])
@@ -272,8 +269,7 @@ int ovl_workdir_load_record(struct ovl_workdir *wd, const char *id, struct ovl_r
                             struct ovl_error *err)
 {
         _cleanup_close_ int dirfd = -1;
-        _cleanup_free_ char *text = NULL;
-        char source[512];
+        _cleanup_free_ char *text = NULL, *source = NULL;
         int r;
 
         r = ovl_workdir_record_dir(wd, id, false, &dirfd, err);
@@ -282,7 +278,8 @@ int ovl_workdir_load_record(struct ovl_workdir *wd, const char *id, struct ovl_r
         r = ovl_read_file_at(dirfd, RECORD_FILE, RECORD_MAX_SIZE, &text);
         if (r == -ENOENT)
                 return r;
-        snprintf(source, sizeof(source), "%s/rootfs/%s/%s", wd->path, id, RECORD_FILE);
+        if (asprintf(&source, "%s/rootfs/%s/%s", wd->path, id, RECORD_FILE) < 0)
+                return ovl_error_fail(err, ENOMEM, "record %s/rootfs/%s", wd->path, id);
         if (r < 0)
                 return ovl_error_fail(err, -r, "record %s", source);
         return ovl_record_parse(text, strlen(text), source, ret, err);
@@ -309,9 +306,10 @@ int ovl_workdir_save_record(struct ovl_workdir *wd, const char *id, const struct
 
 int ovl_workdir_remove_record(struct ovl_workdir *wd, const char *id, struct ovl_error *err)
 {
-        char what[512];
+        _cleanup_free_ char *what = NULL;
 
-        snprintf(what, sizeof(what), "record %s/rootfs/%s", wd->path, id);
+        if (asprintf(&what, "record %s/rootfs/%s", wd->path, id) < 0)
+                return ovl_error_fail(err, ENOMEM, "record %s/rootfs/%s", wd->path, id);
         return ovl_remove_tree_at(wd->rootfs_fd, id, what, err);
 }
 
@@ -320,17 +318,11 @@ int ovl_workdir_list_ids(struct ovl_workdir *wd, char ***ret_ids, size_t *ret_co
         _cleanup_closedir_ DIR *d = NULL;
         struct ovl_strlist ids = { 0 };
         struct dirent *de;
-        int fd = dup(wd->rootfs_fd);
+        int r = ovl_dir_open_at(wd->rootfs_fd, "", &d);
 
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
-        rewinddir(d);
-        while ((errno = 0, de = readdir(d))) {
+        if (r < 0)
+                return r;
+        while ((r = ovl_dir_next(d, &de)) > 0) {
                 if (strlen(de->d_name) != OVL_RECORD_ID_LEN ||
                     strspn(de->d_name, "0123456789abcdef") != OVL_RECORD_ID_LEN)
                         continue;
@@ -339,9 +331,9 @@ int ovl_workdir_list_ids(struct ovl_workdir *wd, char ***ret_ids, size_t *ret_co
                         return -ENOMEM;
                 }
         }
-        if (errno) {
+        if (r < 0) {
                 ovl_strlist_clear(&ids);
-                return -errno;
+                return r;
         }
         if (ovl_strlist_append(&ids, "") < 0) {
                 ovl_strlist_clear(&ids);

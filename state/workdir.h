@@ -11,7 +11,6 @@
 #include "common/error.h"
 #include "state/record.h"
 
-#define OVL_DEFAULT_WORK_DIR "/var/lib/ovlbackend"
 #define OVL_RECORD_ID_LEN 16
 
 struct ovl_workdir {

@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "common/error.h"
+#include "tests/unit/unit.h"
 
 #define MAX_ARGS 16
 
@@ -492,7 +493,7 @@ START_TEST(test_simple_unknown_option)
 }
 END_TEST
 
-static Suite *cli_suite(void)
+Suite *ovl_unit_suite(void)
 {
         Suite *s = suite_create("cli");
         TCase *assemble = tcase_create("assemble");
@@ -529,15 +530,4 @@ static Suite *cli_suite(void)
         tcase_add_test(simple, test_simple_unknown_option);
         suite_add_tcase(s, simple);
         return s;
-}
-
-int main(void)
-{
-        SRunner *sr = srunner_create(cli_suite());
-        int failures;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failures = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failures ? 1 : 0;
 }

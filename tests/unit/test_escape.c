@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/escape.h"
+#include "tests/unit/unit.h"
 
 /* Returns s as written by ovl_escape_text, in a new string. */
 static char *escaped(const char *s)
@@ -178,7 +179,7 @@ START_TEST(test_text_one_line_and_reversible)
 }
 END_TEST
 
-static Suite *escape_suite(void)
+Suite *ovl_unit_suite(void)
 {
         Suite *s = suite_create("escape");
         TCase *utf8 = tcase_create("utf8");
@@ -197,15 +198,4 @@ static Suite *escape_suite(void)
         tcase_add_test(text, test_text_one_line_and_reversible);
         suite_add_tcase(s, text);
         return s;
-}
-
-int main(void)
-{
-        SRunner *sr = srunner_create(escape_suite());
-        int failures;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failures = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failures ? 1 : 0;
 }

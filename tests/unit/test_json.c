@@ -9,6 +9,7 @@
 
 #include "common/escape.h"
 #include "common/json.h"
+#include "tests/unit/unit.h"
 
 /* An in-memory stream and a writer on it. */
 struct capture {
@@ -360,7 +361,7 @@ START_TEST(test_escape_in_keys)
 }
 END_TEST
 
-static Suite *json_suite(void)
+Suite *ovl_unit_suite(void)
 {
         Suite *s = suite_create("json");
         TCase *structure = tcase_create("structure");
@@ -393,15 +394,4 @@ static Suite *json_suite(void)
         tcase_add_test(escape, test_escape_in_keys);
         suite_add_tcase(s, escape);
         return s;
-}
-
-int main(void)
-{
-        SRunner *sr = srunner_create(json_suite());
-        int failures;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failures = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failures ? 1 : 0;
 }

@@ -4,7 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,8 @@
 #include "backends/layer.h"
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "common/macro.h"
+#include "tests/unit/unit.h"
 
 /* ---- ovl_layer_list_parse ---------------------------------------------------------------- */
 
@@ -102,40 +104,69 @@ END_TEST
 /* ---- ovl_layer_list_add and find_containing on real directories ------------------------- */
 
 static char tmpdir[64];
-static char realtmp[256];
+static char *realtmp; /* tmpdir, canonical */
 
 static void setup_tmpdir(void)
 {
         snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_layers.XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-        char real[PATH_MAX];
-
-        ck_assert_ptr_nonnull(realpath(tmpdir, real));
-        ck_assert_uint_lt(strlen(real), sizeof(realtmp));
-        strcpy(realtmp, real);
+        realtmp = realpath(tmpdir, NULL);
+        ck_assert_ptr_nonnull(realtmp);
 }
 
 static void teardown_tmpdir(void)
 {
         char cmd[128];
 
+        free(realtmp);
+        realtmp = NULL;
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
         if (system(cmd) != 0)
                 fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
-/* Writes tmpdir/rel into buf and returns buf. */
-static const char *in_tmp(char *buf, size_t size, const char *rel)
+/* Returns the formatted text in a new string. */
+static char *new_string(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *new_string(const char *fmt, ...)
 {
-        snprintf(buf, size, "%s/%s", tmpdir, rel);
-        return buf;
+        char *s = NULL;
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        ck_assert_int_ge(n, 0);
+        return s;
+}
+
+/* Returns tmpdir/rel in a new string. */
+static char *in_tmp(const char *rel)
+{
+        return new_string("%s/%s", tmpdir, rel);
+}
+
+/* Returns realtmp/rel in a new string: what the list makes of in_tmp(rel). */
+static char *in_realtmp(const char *rel)
+{
+        return new_string("%s/%s", realtmp, rel);
 }
 
 static void make_dir(const char *rel)
 {
-        char p[PATH_MAX];
+        _cleanup_free_ char *p = in_tmp(rel);
 
-        ck_assert_int_eq(mkdir(in_tmp(p, sizeof(p), rel), 0755), 0);
+        ck_assert_int_eq(mkdir(p, 0755), 0);
+}
+
+/* Adds tmpdir/rel to list and asserts that it was accepted. */
+static void add_ok(struct ovl_layer_list *list, const char *rel)
+{
+        _cleanup_free_ char *p = in_tmp(rel);
+        struct ovl_error err = { 0 };
+
+        ck_assert_int_eq(ovl_layer_list_add(list, p, &err), 0);
+        ck_assert(!err.set);
 }
 
 /* Asserts that adding rel fails as bad input, with a message naming the path and containing
@@ -144,9 +175,8 @@ static void add_bad(const char *rel, const char *needle)
 {
         struct ovl_layer_list list = { 0 };
         struct ovl_error err = { 0 };
-        char p[PATH_MAX];
+        _cleanup_free_ char *p = in_tmp(rel);
 
-        in_tmp(p, sizeof(p), rel);
         ck_assert_int_lt(ovl_layer_list_add(&list, p, &err), 0);
         ck_assert(err.set);
         ck_assert_int_eq(err.class, OVL_ERR_BAD_INPUT);
@@ -159,17 +189,14 @@ static void add_bad(const char *rel, const char *needle)
 START_TEST(test_add_ok)
 {
         struct ovl_layer_list list = { 0 };
-        struct ovl_error err = { 0 };
-        char p[PATH_MAX], want[PATH_MAX];
+        _cleanup_free_ char *want = in_realtmp("l0");
         struct stat st;
 
         make_dir("l0");
         make_dir("l0/sub");
         /* A non-canonical spelling: the list keeps the canonical path. */
-        ck_assert_int_eq(ovl_layer_list_add(&list, in_tmp(p, sizeof(p), "l0/sub/../"), &err), 0);
-        ck_assert(!err.set);
+        add_ok(&list, "l0/sub/../");
         ck_assert_uint_eq(list.count, 1);
-        snprintf(want, sizeof(want), "%s/l0", realtmp);
         ck_assert_str_eq(list.items[0].path, want);
         ck_assert_int_ge(list.items[0].fd, 0);
         ck_assert_int_eq(stat(want, &st), 0);
@@ -185,17 +212,15 @@ END_TEST
 START_TEST(test_add_keeps_order)
 {
         struct ovl_layer_list list = { 0 };
-        struct ovl_error err = { 0 };
-        char p[PATH_MAX], want[PATH_MAX];
         const char *names[] = { "b", "a", "c" };
 
         for (size_t i = 0; i < 3; i++) {
                 make_dir(names[i]);
-                ck_assert_int_eq(ovl_layer_list_add(&list, in_tmp(p, sizeof(p), names[i]), &err), 0);
+                add_ok(&list, names[i]);
         }
         ck_assert_uint_eq(list.count, 3);
         for (size_t i = 0; i < 3; i++) {
-                snprintf(want, sizeof(want), "%s/%s", realtmp, names[i]);
+                _cleanup_free_ char *want = in_realtmp(names[i]);
                 ck_assert_str_eq(list.items[i].path, want);
         }
         ovl_layer_list_clear(&list);
@@ -210,30 +235,29 @@ END_TEST
 
 START_TEST(test_add_regular_file)
 {
-        char p[PATH_MAX];
-        int fd = open(in_tmp(p, sizeof(p), "file"), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        _cleanup_free_ char *p = in_tmp("file");
+        _cleanup_close_ int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
         ck_assert_int_ge(fd, 0);
-        close(fd);
         add_bad("file", "Not a directory");
 }
 END_TEST
 
 START_TEST(test_add_symlink_to_dir)
 {
-        char p[PATH_MAX];
+        _cleanup_free_ char *p = in_tmp("link");
 
         make_dir("target");
-        ck_assert_int_eq(symlink("target", in_tmp(p, sizeof(p), "link")), 0);
+        ck_assert_int_eq(symlink("target", p), 0);
         add_bad("link", "symbolic link");
 }
 END_TEST
 
 START_TEST(test_add_dangling_symlink)
 {
-        char p[PATH_MAX];
+        _cleanup_free_ char *p = in_tmp("dangling");
 
-        ck_assert_int_eq(symlink("nowhere", in_tmp(p, sizeof(p), "dangling")), 0);
+        ck_assert_int_eq(symlink("nowhere", p), 0);
         add_bad("dangling", "symbolic link");
 }
 END_TEST
@@ -252,40 +276,34 @@ END_TEST
 START_TEST(test_find_containing)
 {
         struct ovl_layer_list list = { 0 };
-        struct ovl_error err = { 0 };
-        char p[PATH_MAX], q[PATH_MAX];
+        _cleanup_free_ char *l0 = in_realtmp("l0"), *l1_below = in_realtmp("l1/x/y"), *l10 = in_realtmp("l10");
 
         make_dir("l0");
         make_dir("l1");
         make_dir("l10");
-        ck_assert_int_eq(ovl_layer_list_add(&list, in_tmp(p, sizeof(p), "l0"), &err), 0);
-        ck_assert_int_eq(ovl_layer_list_add(&list, in_tmp(p, sizeof(p), "l1"), &err), 0);
+        add_ok(&list, "l0");
+        add_ok(&list, "l1");
 
-        snprintf(q, sizeof(q), "%s/l0", realtmp);
-        ck_assert_int_eq(ovl_layer_list_find_containing(&list, q), 0);
-        snprintf(q, sizeof(q), "%s/l1/x/y", realtmp);
-        ck_assert_int_eq(ovl_layer_list_find_containing(&list, q), 1);
-        snprintf(q, sizeof(q), "%s/l10", realtmp); /* a sibling sharing the prefix */
-        ck_assert_int_eq(ovl_layer_list_find_containing(&list, q), -1);
+        ck_assert_int_eq(ovl_layer_list_find_containing(&list, l0), 0);
+        ck_assert_int_eq(ovl_layer_list_find_containing(&list, l1_below), 1);
+        ck_assert_int_eq(ovl_layer_list_find_containing(&list, l10), -1); /* a sibling sharing the prefix */
         ck_assert_int_eq(ovl_layer_list_find_containing(&list, realtmp), -1);
         ck_assert_int_eq(ovl_layer_list_find_containing(&list, "/"), -1);
         ovl_layer_list_clear(&list);
-        ck_assert_int_eq(ovl_layer_list_find_containing(&list, q), -1);
+        ck_assert_int_eq(ovl_layer_list_find_containing(&list, l10), -1);
 }
 END_TEST
 
 START_TEST(test_find_containing_nested)
 {
         struct ovl_layer_list list = { 0 };
-        struct ovl_error err = { 0 };
-        char p[PATH_MAX], q[PATH_MAX];
+        _cleanup_free_ char *q = in_realtmp("outer/inner/f");
 
         /* Layer 1 lies inside layer 0: the first (bottom) match wins. */
         make_dir("outer");
         make_dir("outer/inner");
-        ck_assert_int_eq(ovl_layer_list_add(&list, in_tmp(p, sizeof(p), "outer"), &err), 0);
-        ck_assert_int_eq(ovl_layer_list_add(&list, in_tmp(p, sizeof(p), "outer/inner"), &err), 0);
-        snprintf(q, sizeof(q), "%s/outer/inner/f", realtmp);
+        add_ok(&list, "outer");
+        add_ok(&list, "outer/inner");
         ck_assert_int_eq(ovl_layer_list_find_containing(&list, q), 0);
         ovl_layer_list_clear(&list);
 }
@@ -364,14 +382,11 @@ END_TEST
 
 START_TEST(test_canonical_parent)
 {
-        char p[PATH_MAX], want[PATH_MAX];
-        char *out = NULL;
+        _cleanup_free_ char *p = in_tmp("d/../d/not-yet"), *want = in_realtmp("d/not-yet"), *out = NULL;
 
         make_dir("d");
-        ck_assert_int_eq(ovl_path_canonical_parent(in_tmp(p, sizeof(p), "d/../d/not-yet"), &out), 0);
-        snprintf(want, sizeof(want), "%s/d/not-yet", realtmp);
+        ck_assert_int_eq(ovl_path_canonical_parent(p, &out), 0);
         ck_assert_str_eq(out, want);
-        free(out);
 }
 END_TEST
 
@@ -387,10 +402,10 @@ END_TEST
 
 START_TEST(test_canonical_parent_missing_parent)
 {
-        char p[PATH_MAX];
+        _cleanup_free_ char *p = in_tmp("nope/x");
         char *out = NULL;
 
-        ck_assert_int_eq(ovl_path_canonical_parent(in_tmp(p, sizeof(p), "nope/x"), &out), -ENOENT);
+        ck_assert_int_eq(ovl_path_canonical_parent(p, &out), -ENOENT);
         ck_assert_int_eq(ovl_path_canonical_parent("/", &out), -EINVAL);
 }
 END_TEST
@@ -416,7 +431,7 @@ START_TEST(test_is_below_root)
 }
 END_TEST
 
-static Suite *layers_suite(void)
+Suite *ovl_unit_suite(void)
 {
         Suite *s = suite_create("layers");
         TCase *parse = tcase_create("parse");
@@ -456,15 +471,4 @@ static Suite *layers_suite(void)
         tcase_add_test(paths, test_is_below_root);
         suite_add_tcase(s, paths);
         return s;
-}
-
-int main(void)
-{
-        SRunner *sr = srunner_create(layers_suite());
-        int failures;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failures = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failures ? 1 : 0;
 }

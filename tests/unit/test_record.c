@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "state/record.h"
+#include "tests/unit/unit.h"
 
 #define V OVL_RECORD_VERSION_LINE "\n"
 /* The lines every valid record needs after the version line. */
@@ -466,7 +467,7 @@ START_TEST(test_error_null_err)
 }
 END_TEST
 
-static Suite *record_suite(void)
+Suite *ovl_unit_suite(void)
 {
         Suite *s = suite_create("record");
         TCase *good = tcase_create("good");
@@ -512,15 +513,4 @@ static Suite *record_suite(void)
         tcase_add_test(bad, test_error_null_err);
         suite_add_tcase(s, bad);
         return s;
-}
-
-int main(void)
-{
-        SRunner *sr = srunner_create(record_suite());
-        int failures;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failures = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failures ? 1 : 0;
 }

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "backends/whiteout.h"
+#include "common/macro.h"
+#include "tests/unit/unit.h"
 
 static struct stat make_stat(mode_t mode, dev_t rdev, off_t size, nlink_t nlink)
 {
@@ -398,9 +400,7 @@ static void teardown_tmpdir(void)
 {
         char cmd[128];
 
-        if (tmpfd >= 0)
-                close(tmpfd);
-        tmpfd = -1;
+        tmpfd = safe_close(tmpfd);
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
         if (system(cmd) != 0)
                 fprintf(stderr, "could not remove %s\n", tmpdir);
@@ -493,7 +493,7 @@ START_TEST(test_read_xattrs_missing)
 }
 END_TEST
 
-static Suite *whiteout_suite(void)
+Suite *ovl_unit_suite(void)
 {
         Suite *s = suite_create("whiteout");
         TCase *types = tcase_create("types");
@@ -557,15 +557,4 @@ static Suite *whiteout_suite(void)
         tcase_add_test(fs, test_read_xattrs_missing);
         suite_add_tcase(s, fs);
         return s;
-}
-
-int main(void)
-{
-        SRunner *sr = srunner_create(whiteout_suite());
-        int failures;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failures = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failures ? 1 : 0;
 }

@@ -1,0 +1,43 @@
+/* What the orchestration files share: a rootfs's run as the parent holds it, the worker that does
+ * a backend's work, and the record checks and rollback every operation needs. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "backends/backend.h"
+#include "common/error.h"
+#include "state/record.h"
+#include "state/workdir.h"
+
+/* One assemble as the parent holds it. The parent alone changes and saves rec; the worker's
+ * claims reach it through ovl_worker_assemble's serving of the protocol (backends/assembly.h). */
+struct ovl_run {
+        struct ovl_workdir *wd;
+        const char *id;                        /* the record id */
+        const struct ovl_backend_ops *b;
+        struct ovl_record *rec;
+        struct ovl_assemble_request *req;      /* record_dir(_fd) and userns_fd filled in by the worker code */
+        struct ovl_layer_list *layers;         /* req->layers, reopened in a private namespace */
+        int checkpoints;                       /* records saved so far, for the test stop points */
+        int mnt_fd;                            /* the mount handed over, attached when the work is done */
+        bool mounted_at_rootfs;                /* the worker said it mounted at R itself (mount(2)) */
+        struct ovl_error refusal;              /* why the parent refused a request, if it did */
+};
+
+/* Saves the record of run and passes the test stop points ("checkpoint-N", "ready"). Returns 0 or
+ * -errno with err set. */
+int ovl_run_save(struct ovl_run *run, struct ovl_error *err);
+
+/* Runs the backend's assemble in a sandboxed worker, serving its claims, then attaches the mount
+ * it handed over at R and records that mount's id. Returns 0 or -errno with err set. */
+int ovl_worker_assemble(struct ovl_run *run, struct ovl_error *err);
+
+/* Runs the backend's destroy of rec in a sandboxed worker with the destroy policy, after checking
+ * that every path the record names has a shape the backend may claim. Returns 0 or -errno with err
+ * set (-ESTALE: see backend.h). */
+int ovl_worker_destroy(const char *work_dir, const struct ovl_backend_ops *b, const struct ovl_record *rec,
+                       struct ovl_error *err);
+
+/* Rolls back an unfinished record left by a run that died: removes what it made, then the record.
+ * Returns 0 or -errno with err set. */
+int ovl_lifecycle_rollback(struct ovl_workdir *wd, const char *id, const struct ovl_record *rec, struct ovl_error *err);
