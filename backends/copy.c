@@ -26,6 +26,7 @@
 #include "backends/copy_meta.h"
 #include "backends/merge.h"
 #include "common/fsutil.h"
+#include "common/walk.h"
 #include "common/macro.h"
 #include "common/testhook.h"
 #include "namespaces/seccomp.h"

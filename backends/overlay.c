@@ -33,6 +33,7 @@
 #include "common/fscontext.h"
 #include "backends/overlay_lower.h"
 #include "common/fsutil.h"
+#include "common/walk.h"
 #include "common/gcreport.h"
 #include "common/macro.h"
 #include "namespaces/idmap.h"

@@ -17,6 +17,7 @@
 #include "backends/markers.h"
 #include "backends/overlay_lower.h"
 #include "common/fsutil.h"
+#include "common/walk.h"
 #include "common/macro.h"
 #include "state/workdir.h"
 

@@ -40,3 +40,17 @@ int ovl_cli_parse_simple(int argc, char **argv, struct ovl_cli_globals *g, size_
         *ret_count = count;
         return OVL_CLI_RUN;
 }
+
+bool ovl_cli_start_simple(int argc, char **argv, struct ovl_cli_globals *g, size_t min_args, size_t max_args,
+                          void (*help)(void), struct ovl_cli_operands *ret, int *ret_exit)
+{
+        struct ovl_error err = { 0 };
+        int r = ovl_cli_parse_simple(argc, argv, g, min_args, max_args, &ret->json, &ret->args, &ret->count, &err);
+
+        if (r == OVL_CLI_RUN)
+                return true;
+        if (r == OVL_CLI_HELP)
+                help();
+        *ret_exit = r == OVL_CLI_HELP ? 0 : ovl_cli_report(&err, argv[0]);
+        return false;
+}

@@ -30,6 +30,7 @@ enum {
         OVL_OPT_FIRST_COMMAND_OPTION, /* subcommands number their own options from here */
 };
 
+/* clang-format off: one option per line, as getopt_long tables read best. */
 #define OVL_CLI_GLOBAL_OPTIONS                                              \
         { "work-dir", required_argument, NULL, OVL_OPT_WORK_DIR },          \
         { "verbose", no_argument, NULL, 'v' },                              \
@@ -37,6 +38,7 @@ enum {
         { "help", no_argument, NULL, 'h' },                                 \
         { "no-sandbox", no_argument, NULL, OVL_OPT_NO_SANDBOX },            \
         { "seccomp-deny", required_argument, NULL, OVL_OPT_SECCOMP_DENY }
+/* clang-format on */
 
 /* The global options' lines for --help texts. */
 #define OVL_CLI_GLOBAL_HELP                                                                          \
@@ -102,3 +104,16 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
  * list, gc, probe). Returns OVL_CLI_RUN, OVL_CLI_HELP, or -errno with a usage error. */
 int ovl_cli_parse_simple(int argc, char **argv, struct ovl_cli_globals *g, size_t min_args, size_t max_args,
                          bool *ret_json, char ***ret_args, size_t *ret_count, struct ovl_error *err);
+
+/* What a simple command was given. */
+struct ovl_cli_operands {
+        bool json;
+        char **args;
+        size_t count;
+};
+
+/* The start of a simple command: parses its arguments (ovl_cli_parse_simple), printing its help
+ * (help) or the usage error itself. Returns true when the command is to run; otherwise it is done
+ * and *ret_exit is its exit code. */
+bool ovl_cli_start_simple(int argc, char **argv, struct ovl_cli_globals *g, size_t min_args, size_t max_args,
+                          void (*help)(void), struct ovl_cli_operands *ret, int *ret_exit);

@@ -22,22 +22,15 @@ int ovl_cmd_destroy(int argc, char **argv, struct ovl_cli_globals *g)
 {
         struct ovl_error err = { 0 };
         struct ovl_record rec;
-        char **args;
-        size_t n;
-        bool json;
+        struct ovl_cli_operands in;
         int r;
 
-        r = ovl_cli_parse_simple(argc, argv, g, 1, 1, &json, &args, &n, &err);
-        if (r == OVL_CLI_HELP) {
-                print_help();
-                return 0;
-        }
-        if (r < 0)
-                return ovl_cli_report(&err, "destroy");
-        r = ovl_lifecycle_destroy(g->work_dir, args[0], &rec, &err);
+        if (!ovl_cli_start_simple(argc, argv, g, 1, 1, print_help, &in, &r))
+                return r;
+        r = ovl_lifecycle_destroy(g->work_dir, in.args[0], &rec, &err);
         if (r < 0)
                 return ovl_cli_report(&err, NULL);
-        if (json) {
+        if (in.json) {
                 struct ovl_json j;
                 ovl_json_init(&j, stdout);
                 ovl_json_object_begin(&j, NULL);

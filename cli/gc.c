@@ -56,23 +56,16 @@ int ovl_cmd_gc(int argc, char **argv, struct ovl_cli_globals *g)
 {
         struct ovl_error err = { 0 };
         struct ovl_gc_report rep;
-        char **args;
-        size_t n;
-        bool json;
+        struct ovl_cli_operands in;
         int r;
 
-        r = ovl_cli_parse_simple(argc, argv, g, 0, 0, &json, &args, &n, &err);
-        if (r == OVL_CLI_HELP) {
-                print_help();
-                return 0;
-        }
-        if (r < 0)
-                return ovl_cli_report(&err, "gc");
+        if (!ovl_cli_start_simple(argc, argv, g, 0, 0, print_help, &in, &r))
+                return r;
         r = ovl_lifecycle_gc(g->work_dir, &rep, &err);
         if (r < 0)
                 return ovl_cli_report(&err, NULL);
-        if (json || g->verbosity >= 0)
-                print_items(&rep, json);
+        if (in.json || g->verbosity >= 0)
+                print_items(&rep, in.json);
         ovl_gc_report_clear(&rep);
         return 0;
 }

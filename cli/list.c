@@ -64,22 +64,16 @@ int ovl_cmd_list(int argc, char **argv, struct ovl_cli_globals *g)
 {
         struct ovl_error err = { 0 };
         struct ovl_rootfs_info *infos;
-        char **args;
+        struct ovl_cli_operands in;
         size_t n;
-        bool json;
         int r;
 
-        r = ovl_cli_parse_simple(argc, argv, g, 0, 0, &json, &args, &n, &err);
-        if (r == OVL_CLI_HELP) {
-                print_help();
-                return 0;
-        }
-        if (r < 0)
-                return ovl_cli_report(&err, "list");
+        if (!ovl_cli_start_simple(argc, argv, g, 0, 0, print_help, &in, &r))
+                return r;
         r = ovl_lifecycle_list(g->work_dir, &infos, &n, &err);
         if (r < 0)
                 return ovl_cli_report(&err, NULL);
-        if (json)
+        if (in.json)
                 print_json(infos, n);
         else
                 print_table(infos, n);

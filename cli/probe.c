@@ -52,22 +52,15 @@ int ovl_cmd_probe(int argc, char **argv, struct ovl_cli_globals *g)
 {
         struct ovl_error err = { 0 };
         struct ovl_probe_result res;
-        char **args;
-        size_t n;
-        bool json;
+        struct ovl_cli_operands in;
         int r;
 
-        r = ovl_cli_parse_simple(argc, argv, g, 0, 1, &json, &args, &n, &err);
-        if (r == OVL_CLI_HELP) {
-                print_help();
-                return 0;
-        }
-        if (r < 0)
-                return ovl_cli_report(&err, "probe");
-        r = ovl_probe_run(n ? args[0] : g->work_dir, &res, &err);
+        if (!ovl_cli_start_simple(argc, argv, g, 0, 1, print_help, &in, &r))
+                return r;
+        r = ovl_probe_run(in.count ? in.args[0] : g->work_dir, &res, &err);
         if (r < 0)
                 return ovl_cli_report(&err, NULL);
-        if (json)
+        if (in.json)
                 print_json(&res);
         else {
                 for (size_t i = 0; i < res.count; i++)

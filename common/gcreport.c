@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/fsutil.h"
+#include "common/walk.h"
 #include "common/gcreport.h"
 #include "common/macro.h"
 

@@ -138,12 +138,10 @@ int ovl_lifecycle_gc(const char *work_dir, struct ovl_gc_report *ret, struct ovl
         int r;
 
         *ret = (struct ovl_gc_report){ 0 };
-        r = ovl_workdir_open(work_dir, false, &wd, err);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
+        r = ovl_workdir_open_ids(work_dir, &wd, &ids, &n_ids, err);
+        if (r <= 0)
                 return r;
-        r = ovl_workdir_list_ids(&wd, &ids, &n_ids);
+        r = 0;
         for (size_t i = 0; r == 0 && i < n_ids; i++)
                 r = gc_record(&wd, ids[i], ret);
         if (r == 0)

@@ -12,6 +12,7 @@
 
 #include "backends/backend.h"
 #include "common/fsutil.h"
+#include "common/walk.h"
 #include "common/macro.h"
 #include "common/mounttable.h"
 #include "lifecycle/lifecycle.h"
@@ -73,16 +74,9 @@ int ovl_lifecycle_list(const char *work_dir, struct ovl_rootfs_info **ret, size_
 
         *ret = NULL;
         *ret_count = 0;
-        r = ovl_workdir_open(work_dir, false, &wd, err);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
+        r = ovl_workdir_open_ids(work_dir, &wd, &ids, &n_ids, err);
+        if (r <= 0)
                 return r;
-        r = ovl_workdir_list_ids(&wd, &ids, &n_ids);
-        if (r < 0) {
-                ovl_workdir_close(&wd);
-                return ovl_error_fail(err, -r, "work dir %s", work_dir);
-        }
         infos = calloc(n_ids + 1, sizeof(*infos));
         for (size_t i = 0; infos && i < n_ids; i++) {
                 struct ovl_rootfs_info *info = &infos[n];

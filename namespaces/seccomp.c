@@ -14,6 +14,7 @@
 
 /* What the file work, memory, signals, time and the worker's own plumbing use (glibc and the
  * sanitizers included). Names this libseccomp or architecture does not know are skipped. */
+/* clang-format off: a table, filled to the line. */
 static const char *const base_calls[] = {
         "read", "write", "pread64", "pwrite64", "readv", "writev", "close", "close_range", "open", "openat",
         "openat2", "creat", "stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs", "lseek",
@@ -21,9 +22,8 @@ static const char *const base_calls[] = {
         "link", "linkat", "symlink", "symlinkat", "readlink", "readlinkat", "chmod", "fchmod", "fchmodat",
         "fchmodat2", "chown", "fchown", "lchown", "fchownat", "utimensat", "mknod", "mknodat", "getxattr",
         "lgetxattr", "fgetxattr", "setxattr", "lsetxattr", "fsetxattr", "listxattr", "llistxattr",
-        "flistxattr", "removexattr", "lremovexattr", "fremovexattr", "getxattrat", "setxattrat",
-        "listxattrat", "removexattrat", "fsync", "fdatasync", "syncfs", "ftruncate", "fallocate",
-        "copy_file_range", "sendfile", "fcntl", "flock", "dup", "dup2", "dup3", "pipe2", "access",
+        "flistxattr", "removexattr", "lremovexattr", "fremovexattr", "fsync", "fdatasync", "syncfs",
+        "ftruncate", "fallocate", "copy_file_range", "sendfile", "fcntl", "flock", "dup", "dup2", "dup3", "pipe2", "access",
         "faccessat", "faccessat2", "chdir", "fchdir", "getcwd", "umask", "mmap", "munmap", "mremap",
         "mprotect", "madvise", "mincore", "brk", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
         "sigaltstack", "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
@@ -33,10 +33,11 @@ static const char *const base_calls[] = {
         "sched_getaffinity", "sysinfo", "sendmsg", "recvmsg", "wait4", "waitid", "prctl", "capget",
         "capset", "seccomp", "poll", "ppoll", "getpgrp", "arch_prctl", "mlock", "munlock", "restart_syscall",
 };
+/* clang-format on */
 
 /* The mount backends' calls. */
 static const char *const mount_calls[] = {
-        "fsopen", "fsconfig", "fsmount", "fspick", "open_tree", "move_mount", "mount_setattr", "mount", "umount2",
+        "fsopen", "fsconfig", "fsmount", "open_tree", "move_mount", "mount_setattr", "mount", "umount2",
 };
 
 /* statmount (457 on every architecture), which libseccomp 2.5 does not know by name: destroy asks

@@ -39,7 +39,7 @@ enum via {
 };
 
 /* One test mount: lowers top first, by name in the scratch dir (or by fd for VIA_PLUS_FDS). */
-struct try {
+struct trial {
         const char *const *names;
         const int *fds;
         size_t n;
@@ -68,7 +68,7 @@ static int fresh_upper(char *upper, char *work, size_t size)
         return mkdir(upper, 0755) == 0 && mkdir(work, 0700) == 0 ? 0 : -errno;
 }
 
-static int config_layer(int fs, const struct try *t, const char *key, size_t i, const char *name)
+static int config_layer(int fs, const struct trial *t, const char *key, size_t i, const char *name)
 {
         if (t->via == VIA_PLUS_FDS)
                 return ovl_fsconfig(fs, FSCONFIG_SET_FD, key, NULL, t->fds ? t->fds[i] : -1);
@@ -76,7 +76,7 @@ static int config_layer(int fs, const struct try *t, const char *key, size_t i, 
 }
 
 /* Joins the lowers as "a:b::data" into buf. Returns its length (>= size when it did not fit). */
-static size_t lowerdir_string(const struct try *t, char *buf, size_t size)
+static size_t lowerdir_string(const struct trial *t, char *buf, size_t size)
 {
         size_t len = 0;
 
@@ -87,7 +87,7 @@ static size_t lowerdir_string(const struct try *t, char *buf, size_t size)
         return len;
 }
 
-static int mount_new(const struct try *t, char *msg, size_t size)
+static int mount_new(const struct trial *t, char *msg, size_t size)
 {
         _cleanup_close_ int fs = ovl_fsopen("overlay", FSOPEN_CLOEXEC);
         char upper[16], work[16];
@@ -131,7 +131,7 @@ static int mount_new(const struct try *t, char *msg, size_t size)
 }
 
 /* mount(2) on "mnt" in the private namespace, then detached at once: the fd keeps the tree. */
-static int mount_legacy(struct probe_ctx *c, const struct try *t, char *msg, size_t size)
+static int mount_legacy(struct probe_ctx *c, const struct trial *t, char *msg, size_t size)
 {
         long page = c->res->page_size;
         _cleanup_free_ char *opts = malloc((size_t) page);
@@ -166,9 +166,9 @@ static int mount_legacy(struct probe_ctx *c, const struct try *t, char *msg, siz
 }
 
 /* Makes the mount t describes. Returns an fd of its root or -errno with the kernel's text. */
-static int try_mount(struct probe_ctx *c, const struct try *given, char *msg, size_t size)
+static int try_mount(struct probe_ctx *c, const struct trial *given, char *msg, size_t size)
 {
-        struct try t = *given;
+        struct trial t = *given;
 
         if (t.via == VIA_BEST)
                 t.via = best_via;
@@ -217,7 +217,7 @@ static bool view_right(int m, char *msg, size_t size)
 }
 
 /* Mounts t and checks the view. Reports key as yes when both work. */
-static bool try_view(struct probe_ctx *c, const char *key, const char *how, const struct try *t)
+static bool try_view(struct probe_ctx *c, const char *key, const char *how, const struct trial *t)
 {
         char msg[256] = "";
         _cleanup_close_ int m = try_mount(c, t, msg, sizeof(msg));
@@ -270,7 +270,7 @@ static bool overlay_listed(void)
 /* fsopen, and what the new API takes: lowerdir+ strings, layers as fds. Sets best_via. */
 static void probe_api(struct probe_ctx *c)
 {
-        struct try t = { .names = test_lowers, .n = 2 };
+        struct trial t = { .names = test_lowers, .n = 2 };
         _cleanup_close_ int top = open("b1", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
                             bottom = open("b0", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
                             fs = ovl_fsopen("overlay", FSOPEN_CLOEXEC);
@@ -303,7 +303,7 @@ static void probe_detached_layers(struct probe_ctx *c)
         const int fds[2] = { top, bottom };
         char paths[2][OVL_FD_PATH_MAX];
         const char *names[2] = { paths[0], paths[1] };
-        struct try t = { .names = names, .fds = fds, .n = 2 };
+        struct trial t = { .names = names, .fds = fds, .n = 2 };
 
         if (fds[0] < 0 || fds[1] < 0) {
                 probe_add_errno(c, "detached_layers", false, errno, "open_tree(OPEN_TREE_CLONE) of a layer");
@@ -317,7 +317,7 @@ static void probe_detached_layers(struct probe_ctx *c)
 
 static void probe_data_only(struct probe_ctx *c)
 {
-        struct try t = { .names = test_lowers, .n = 2, .data = "dd", .opt = "metacopy", .val = "on" };
+        struct trial t = { .names = test_lowers, .n = 2, .data = "dd", .opt = "metacopy", .val = "on" };
 
         if (ovl_probe_yes(c->res, "fsopen")) {
                 t.via = VIA_PLUS;
@@ -331,7 +331,7 @@ static void probe_data_only(struct probe_ctx *c)
 /* Whether a stack of n lower dirs mounts (s0..s{n-1}, made on demand). */
 static bool stack_mounts(struct probe_ctx *c, const char **names, size_t *made, size_t n, char *msg, size_t size)
 {
-        struct try t = { .names = names, .n = n, .via = best_via };
+        struct trial t = { .names = names, .n = n, .via = best_via };
         _cleanup_close_ int m = -1;
 
         for (; *made < n; (*made)++) {
@@ -405,7 +405,7 @@ static const struct {
 static void probe_options(struct probe_ctx *c)
 {
         for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-                struct try t = { .names = test_lowers, .n = 2, .upper = true, .opt = options[i].opt,
+                struct trial t = { .names = test_lowers, .n = 2, .upper = true, .opt = options[i].opt,
                                  .val = options[i].val };
                 char how[96], msg[256] = "";
                 _cleanup_close_ int m = -1;
@@ -424,7 +424,7 @@ static void probe_options(struct probe_ctx *c)
 static void probe_xattr_whiteouts(struct probe_ctx *c)
 {
         static const char *const names[] = { "x1", "x0" };
-        struct try t = { .names = names, .n = 2 };
+        struct trial t = { .names = names, .n = 2 };
         char msg[256] = "";
         bool ok = false;
         _cleanup_close_ int m = -1;
@@ -489,7 +489,7 @@ static int write_proc_file(const char *path, const char *text)
 static void rootless_child(const struct probe_ctx *c)
 {
         static const char *const names[] = { "rl1", "rl0" };
-        struct try t = { .names = names, .n = 2, .opt = "userxattr", .via = VIA_LOWERDIR };
+        struct trial t = { .names = names, .n = 2, .opt = "userxattr", .via = VIA_LOWERDIR };
         struct probe_ctx own = { .res = c->res, .private_ns = true }; /* its own mount namespace */
         char msg[256];
         int m, r;
@@ -546,7 +546,7 @@ static void probe_rootless(struct probe_ctx *c)
 
 void probe_overlay(struct probe_ctx *c)
 {
-        struct try basic = { .names = test_lowers, .n = 2, .via = VIA_BEST };
+        struct trial basic = { .names = test_lowers, .n = 2, .via = VIA_BEST };
         struct ovl_probe_feature *f;
         int r;
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
+#include "common/walk.h"
 #include "common/gcreport.h"
 #include "common/macro.h"
 #include "common/syscalls.h"

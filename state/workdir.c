@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
+#include "common/walk.h"
 #include "common/macro.h"
 #include "state/workdir.h"
 
@@ -345,4 +346,21 @@ int ovl_workdir_list_ids(struct ovl_workdir *wd, char ***ret_ids, size_t *ret_co
         *ret_ids = ids.items;
         *ret_count = ids.count - 1;
         return 0;
+}
+
+int ovl_workdir_open_ids(const char *path, struct ovl_workdir *ret, char ***ret_ids, size_t *ret_count,
+                         struct ovl_error *err)
+{
+        int r = ovl_workdir_open(path, false, ret, err);
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = ovl_workdir_list_ids(ret, ret_ids, ret_count);
+        if (r < 0) {
+                ovl_workdir_close(ret);
+                return ovl_error_fail(err, -r, "work dir %s", path);
+        }
+        return 1;
 }

@@ -73,3 +73,9 @@ int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, 
 
 /* Lists the ids under rootfs/ into a new NULL-terminated array. Returns 0 or -errno. */
 int ovl_workdir_list_ids(struct ovl_workdir *wd, char ***ret_ids, size_t *ret_count);
+
+/* Opens the work dir at path if there is one, and lists its record ids: what `list` and `gc`
+ * start from. Returns 1 with both (close and free them), 0 when there is no work dir yet (nothing
+ * to do), or -errno with err set. */
+int ovl_workdir_open_ids(const char *path, struct ovl_workdir *ret, char ***ret_ids, size_t *ret_count,
+                         struct ovl_error *err);
