@@ -9,12 +9,12 @@ cc=${FUZZ_CC:-clang}
 command -v "$cc" >/dev/null || { echo "fuzz: $cc not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 out=$build/fuzz
 mkdir -p "$out"
-mapfile -t lib < <(cd "$src" && ls common/*.c backends/*.c rootfs/*.c probe/*.c namespaces/*.c cli/*.c | grep -v '^cli/main.c$')
+mapfile -t lib < <(cd "$src" && ls common/*.c backends/*.c state/*.c lifecycle/*.c probe/*.c namespaces/*.c cli/*.c | grep -v '^cli/main.c$')
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I"$src" -I"$build" -include config.h)
 libs=$(pkg-config --libs mount libcap libseccomp)
 read -r -a cflags <<<"$(pkg-config --cflags mount libcap libseccomp)"
 total=0
-for target in classify layers_from record json_escape; do
+for target in classify layers_from record json_escape claim; do
         # shellcheck disable=SC2086 # libs is a word list
         "$cc" "${flags[@]}" "${cflags[@]}" "$src/fuzz/$target.c" "${lib[@]/#/$src/}" $libs -o "$out/$target"
         rm -rf "$out/corpus-$target"
