@@ -19,6 +19,7 @@
 #include "backends/markers.h"
 #include "backends/mount.h"
 #include "backends/mountopts.h"
+#include "common/fsutil.h"
 #include "common/macro.h"
 #include "namespaces/seccomp.h"
 #include "common/syscalls.h"
@@ -83,12 +84,13 @@ static int bind_legacy(const struct ovl_assemble_request *req, struct ovl_assemb
                        const struct ovl_layer *layer, struct ovl_error *err)
 {
         unsigned long flags = ovl_mountopts_ms_flags(mount_attrs(req->opts));
-        char src[64], target[64], staging[4200];
+        char src[OVL_FD_PATH_MAX], target[OVL_FD_PATH_MAX];
+        _cleanup_free_ char *staging = NULL;
         _cleanup_close_ int target_fd = -1;
         int r = 0;
 
-        if ((size_t) snprintf(staging, sizeof(staging), "%s/mnt", req->record_dir) >= sizeof(staging))
-                return ovl_error_fail(err, ENAMETOOLONG, "rootfs %s: staging dir", req->rootfs);
+        if (asprintf(&staging, "%s/mnt", req->record_dir) < 0)
+                return ovl_error_fail(err, ENOMEM, "rootfs %s: staging dir", req->rootfs);
         if (mkdirat(req->record_dir_fd, "mnt", 0700) < 0 && errno != EEXIST)
                 return ovl_error_fail(err, errno, "rootfs %s: staging dir %s", req->rootfs, staging);
         snprintf(src, sizeof(src), "/proc/self/fd/%d", layer->fd);

@@ -1,5 +1,5 @@
-/* The copy engine, for other backends: the overlay backend flattens the bottom of a stack deeper
- * than the kernel allows into one cached layer with it. */
+/* The copy engine (copy_engine.c), for the copy backend and for other backends: the overlay backend
+ * flattens the bottom of a stack deeper than the kernel allows into one cached layer with it. */
 #pragma once
 
 #include "backends/layer.h"

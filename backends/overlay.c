@@ -56,19 +56,18 @@ struct overlay {
         struct ovl_lower_stack lower;
         int upper_fd, work_fd;   /* -1 for a read-only mount */
         int tmpfs_fd;            /* the private tmpfs the upper lives on, or -1 */
-        bool tmpfs_legacy;       /* that tmpfs is mounted under the record dir (legacy API) */
+        char *tmpfs_path;        /* where that tmpfs is mounted under the record dir (legacy API), or NULL */
         char source[64];         /* "ovlbackend-<id>": how destroy recognises the mount */
 };
 
 static void overlay_release(struct overlay *o)
 {
         ovl_lower_stack_clear(&o->lower);
-        if (o->upper_fd >= 0)
-                close(o->upper_fd);
-        if (o->work_fd >= 0)
-                close(o->work_fd);
-        if (o->tmpfs_fd >= 0)
-                close(o->tmpfs_fd);
+        o->upper_fd = safe_close(o->upper_fd);
+        o->work_fd = safe_close(o->work_fd);
+        o->tmpfs_fd = safe_close(o->tmpfs_fd);
+        free(o->tmpfs_path);
+        o->tmpfs_path = NULL;
 }
 
 static void mount_source(const char *rootfs, char *buf, size_t size)
@@ -111,7 +110,7 @@ static int tmpfs_create(struct overlay *o, const char *size, struct ovl_error *e
         /* nosuid, nodev: the scratch tmpfs is only ever reached through the overlay, which has its
          * own flags; nothing is to be run set-id or opened as a device through the tmpfs itself. */
         uint64_t attrs = ovl_mountopts_attrs(false, true, true);
-        char path[4200];
+        _cleanup_free_ char *path = NULL;
         int r;
 
         if (fs < 0 && errno != ENOSYS)
@@ -131,7 +130,8 @@ static int tmpfs_create(struct overlay *o, const char *size, struct ovl_error *e
                 o->tmpfs_fd = ovl_fsmount(fs, FSMOUNT_CLOEXEC, (unsigned) attrs);
                 return o->tmpfs_fd < 0 ? ovl_error_fail(err, errno, "--upper=%s", req->opts->upper) : 0;
         }
-        snprintf(path, sizeof(path), "%s/" TMPFS_SCRATCH, req->record_dir);
+        if (asprintf(&path, "%s/" TMPFS_SCRATCH, req->record_dir) < 0)
+                return ovl_error_fail(err, ENOMEM, "--upper=%s", req->opts->upper);
         /* Claimed first: a run killed with the tmpfs mounted leaves it for the rollback to detach. */
         r = ovl_assembly_claim(o->a, OVL_CLAIM_SCRATCH, path, err);
         if (r < 0)
@@ -140,9 +140,9 @@ static int tmpfs_create(struct overlay *o, const char *size, struct ovl_error *e
                 return ovl_error_fail(err, errno, "scratch %s", path);
         if (mount("tmpfs", path, "tmpfs", ovl_mountopts_ms_flags(attrs), opts) < 0)
                 return ovl_error_fail(err, errno, "--upper=%s: tmpfs on %s", req->opts->upper, path);
-        o->tmpfs_legacy = true;
-        o->tmpfs_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        return o->tmpfs_fd < 0 ? ovl_error_fail(err, errno, "scratch %s", path) : 0;
+        o->tmpfs_path = TAKE_PTR(path);
+        o->tmpfs_fd = open(o->tmpfs_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return o->tmpfs_fd < 0 ? ovl_error_fail(err, errno, "scratch %s", o->tmpfs_path) : 0;
 }
 
 /* The upper and work dirs: on the tmpfs, or under the record dir. The upper dir's root is what the
@@ -153,7 +153,7 @@ static int upper_create(struct overlay *o, struct ovl_error *err)
         const struct ovl_layer *top = &req->layers->items[req->layers->count - 1];
         const char *size = NULL;
         int base = req->record_dir_fd, r;
-        char path[4200];
+        _cleanup_free_ char *path = NULL;
 
         if (req->opts->upper) {
                 r = parse_upper(req->opts->upper, &size, err);
@@ -164,13 +164,16 @@ static int upper_create(struct overlay *o, struct ovl_error *err)
                 base = o->tmpfs_fd;
         } else {
                 for (int i = 0; i < 2; i++) {
-                        snprintf(path, sizeof(path), "%s/%s", req->record_dir, i ? "work" : "upper");
-                        r = ovl_assembly_claim(o->a, OVL_CLAIM_SCRATCH, path, err);
+                        _cleanup_free_ char *claim = NULL;
+                        if (asprintf(&claim, "%s/%s", req->record_dir, i ? "work" : "upper") < 0)
+                                return ovl_error_fail(err, ENOMEM, "rootfs %s: scratch", req->rootfs);
+                        r = ovl_assembly_claim(o->a, OVL_CLAIM_SCRATCH, claim, err);
                         if (r < 0)
                                 return r;
                 }
         }
-        snprintf(path, sizeof(path), "%s/upper", req->opts->upper ? "tmpfs" : req->record_dir);
+        if (asprintf(&path, "%s/upper", req->opts->upper ? "tmpfs" : req->record_dir) < 0)
+                return ovl_error_fail(err, ENOMEM, "rootfs %s: scratch", req->rootfs);
         if (mkdirat(base, "upper", 0755) < 0 || mkdirat(base, "work", 0700) < 0)
                 return ovl_error_fail(err, errno, "scratch %s", path);
         o->upper_fd = openat(base, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -251,22 +254,31 @@ static int mount_new_api(const struct overlay *o, struct ovl_error *err)
 /* Where mount(2) mounts: R itself, through its checked O_PATH fd (ovl_mount_open_target); in a
  * private namespace (a kernel with fsopen but no lowerdir+) a scratch dir in the record dir, by
  * path (the clone must see the mount on it, which a /proc/self/fd link would jump under), whose
- * mount is then cloned into a detached mount for the parent. Returns an fd (or -1) or -errno with
- * err set. */
-static int legacy_target(const struct overlay *o, char *path, size_t size, struct ovl_error *err)
+ * mount is then cloned into a detached mount for the parent. Sets *ret_path to that path (a new
+ * string). Returns an fd (or -1) or -errno with err set. */
+static int legacy_target(const struct overlay *o, char **ret_path, struct ovl_error *err)
 {
         const struct ovl_assemble_request *req = o->req;
-        int fd, r;
+        _cleanup_close_ int fd = -1;
+        char fd_path[OVL_FD_PATH_MAX];
+        char *path;
+        int r;
 
         if (req->private_ns) {
                 if (mkdirat(req->record_dir_fd, "mnt", 0700) < 0 && errno != EEXIST)
                         return ovl_error_fail(err, errno, "rootfs %s", req->rootfs);
-                if ((size_t) snprintf(path, size, "%s/mnt", req->record_dir) >= size)
-                        return ovl_error_fail(err, ENAMETOOLONG, "rootfs %s", req->rootfs);
+                if (asprintf(ret_path, "%s/mnt", req->record_dir) < 0)
+                        return ovl_error_fail(err, ENOMEM, "rootfs %s", req->rootfs);
                 return -1;
         }
-        r = ovl_mount_open_target(req, &o->target_id, &fd, path, size, err);
-        return r < 0 ? r : fd;
+        r = ovl_mount_open_target(req, &o->target_id, &fd, fd_path, sizeof(fd_path), err);
+        if (r < 0)
+                return r;
+        path = strdup(fd_path);
+        if (!path)
+                return ovl_error_fail(err, ENOMEM, "rootfs %s", req->rootfs);
+        *ret_path = path;
+        return TAKE_FD(fd);
 }
 
 /* The mount made in a private namespace, cloned into a detached mount and handed over. */
@@ -294,7 +306,7 @@ static int mount_legacy(const struct overlay *o, struct ovl_error *err)
         _cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         unsigned long flags = ovl_mountopts_ms_flags(mount_attrs(req->opts, o->upper_fd < 0));
         _cleanup_close_ int target_fd = -1;
-        char target[4200];
+        _cleanup_free_ char *target = NULL;
         int r;
 
         if (cwd < 0)
@@ -309,7 +321,7 @@ static int mount_legacy(const struct overlay *o, struct ovl_error *err)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
                                      "rootfs %s: overlay options of %zu bytes do not fit the page size (%zu) "
                                      "mount(2) takes", req->rootfs, len, page);
-        target_fd = legacy_target(o, target, sizeof(target), err);
+        target_fd = legacy_target(o, &target, err);
         if (target_fd < -1)
                 return target_fd;
         if (chdir("/proc/self/fd") < 0)
@@ -380,10 +392,11 @@ static int overlay_destroy(const struct ovl_record *rec, struct ovl_error *err)
  * directory beneath it, which shows nothing (its root is shadowed by the layer's). */
 static int add_empty_bottom(struct overlay *o, struct ovl_error *err)
 {
-        char path[4200];
+        _cleanup_free_ char *path = NULL;
         int fd;
 
-        snprintf(path, sizeof(path), "%s/layers/empty", o->req->work_dir);
+        if (asprintf(&path, "%s/layers/empty", o->req->work_dir) < 0)
+                return ovl_error_fail(err, ENOMEM, "cache %s/layers/empty", o->req->work_dir);
         if (mkdir(path, 0755) < 0 && errno != EEXIST)
                 return ovl_error_fail(err, errno, "cache %s", path);
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -429,13 +442,11 @@ static int idmap_lowers(struct overlay *o, struct ovl_error *err)
                 int tree = ovl_open_tree(o->lower.fds[i], "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
                 if (tree < 0 || ovl_mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
                         int e = errno;
-                        if (tree >= 0)
-                                close(tree);
+                        safe_close(tree);
                         return ovl_error_set(err, OVL_ERR_UNSUPPORTED, e, "rootfs %s: an idmapped clone of a layer",
                                              o->req->rootfs);
                 }
-                close(o->lower.fds[i]);
-                o->lower.fds[i] = tree;
+                close_and_replace(o->lower.fds[i], tree);
         }
         return 0;
 }
@@ -491,11 +502,8 @@ static int overlay_assemble(const struct ovl_assemble_request *req, struct ovl_a
         mount_source(req->rootfs, o.source, sizeof(o.source));
         r = overlay_mount(&o, err);
         /* The overlay holds its own references to the upper tmpfs: its legacy mount point goes. */
-        if (o.tmpfs_legacy) {
-                char path[4200];
-                snprintf(path, sizeof(path), "%s/" TMPFS_SCRATCH, req->record_dir);
-                (void) umount2(path, MNT_DETACH);
-        }
+        if (o.tmpfs_path)
+                (void) umount2(o.tmpfs_path, MNT_DETACH);
         overlay_release(&o);
         return r;
 }
