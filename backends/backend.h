@@ -28,40 +28,40 @@ enum {
         OVL_ACCEPTS_READ_WRITE = 1 << 1,
         OVL_ACCEPTS_MOUNT_FLAGS = 1 << 2, /* --nosuid, --nodev */
         OVL_ACCEPTS_ALLOW_WHITEOUTS = 1 << 3,
-        OVL_ACCEPTS_UPPER = 1 << 4,       /* --upper, --volatile */
+        OVL_ACCEPTS_UPPER = 1 << 4, /* --upper, --volatile */
         OVL_ACCEPTS_NO_FLATTEN = 1 << 5,
-        OVL_ACCEPTS_IDMAP = 1 << 6,       /* --uidmap, --gidmap, --userns */
+        OVL_ACCEPTS_IDMAP = 1 << 6, /* --uidmap, --gidmap, --userns */
 };
 
 /* What the caller asked for beyond the layers; each backend honours what applies to it and the
  * lifecycle refuses what a backend cannot do. */
 struct ovl_backend_options {
-        bool read_only;       /* --read-only: a read-only rootfs */
-        bool read_write;      /* --read-write: bind only, writes reach the layer */
-        bool nosuid, nodev;   /* --nosuid, --nodev: mount flags of the rootfs */
-        bool allow_whiteouts; /* --allow-whiteouts: bind a layer that still holds whiteout markers */
-        const char *upper;    /* --upper=tmpfs[:SIZE]: overlay upper dir on a private tmpfs */
-        bool volatile_upper;  /* --volatile: overlay without syncs to the upper dir */
-        bool no_flatten;      /* --no-flatten: refuse more layers than the kernel stacks */
+        bool read_only;                /* --read-only: a read-only rootfs */
+        bool read_write;               /* --read-write: bind only, writes reach the layer */
+        bool nosuid, nodev;            /* --nosuid, --nodev: mount flags of the rootfs */
+        bool allow_whiteouts;          /* --allow-whiteouts: bind a layer that still holds whiteout markers */
+        const char *upper;             /* --upper=tmpfs[:SIZE]: overlay upper dir on a private tmpfs */
+        bool volatile_upper;           /* --volatile: overlay without syncs to the upper dir */
+        bool no_flatten;               /* --no-flatten: refuse more layers than the kernel stacks */
         const struct ovl_idmap *idmap; /* --uidmap/--gidmap/--userns: an idmapped rootfs, or NULL */
 };
 
 /* What an assemble works from: inputs only, never changed by the backend. */
 struct ovl_assemble_request {
-        const char *rootfs;        /* canonical absolute path: missing or an empty directory */
-        int rootfs_parent_fd;      /* the directory R is created in */
-        const char *rootfs_name;   /* R's last component */
-        bool rootfs_exists;        /* R is an existing empty directory ... */
+        const char *rootfs;           /* canonical absolute path: missing or an empty directory */
+        int rootfs_parent_fd;         /* the directory R is created in */
+        const char *rootfs_name;      /* R's last component */
+        bool rootfs_exists;           /* R is an existing empty directory ... */
         struct ovl_tree_id rootfs_id; /* ... with this identity */
         const struct ovl_layer_list *layers;
         const struct ovl_backend_options *opts;
-        const char *work_dir;      /* ovlbackend's work dir (state, scratch, caches), canonical */
-        int record_dir_fd;         /* rootfs/<id>/ in the work dir: per-rootfs scratch lives here */
-        const char *record_dir;    /* its path */
-        int userns_fd;             /* with opts->idmap, for the mount backends: a user namespace
-                                    * carrying the maps (MOUNT_ATTR_IDMAP), else -1 */
-        bool private_ns;           /* the work runs in a private mount namespace: a mount(2)
-                                    * made there must be cloned (open_tree) and handed over */
+        const char *work_dir;   /* ovlbackend's work dir (state, scratch, caches), canonical */
+        int record_dir_fd;      /* rootfs/<id>/ in the work dir: per-rootfs scratch lives here */
+        const char *record_dir; /* its path */
+        int userns_fd;          /* with opts->idmap, for the mount backends: a user namespace
+                                 * carrying the maps (MOUNT_ATTR_IDMAP), else -1 */
+        bool private_ns;        /* the work runs in a private mount namespace: a mount(2)
+                                 * made there must be cloned (open_tree) and handed over */
 };
 
 /* What a backend may claim, each checked by the parent against the backend's shapes before it is
@@ -102,11 +102,11 @@ struct ovl_gc_report;
 /* The backend contract. Every op returns an int: 0 or -errno with err set; the predicates 1 or 0. */
 struct ovl_backend_ops {
         const char *name;
-        const char *summary; /* one line for --help */
-        unsigned needs;      /* OVL_NEEDS_* */
-        size_t max_layers;   /* 1 for a single-layer backend, 0 for no limit */
-        unsigned accepts;    /* OVL_ACCEPTS_*: the options it honours; others are refused */
-        struct ovl_sandbox_policy sandbox; /* the capabilities and system calls its worker keeps */
+        const char *summary;                       /* one line for --help */
+        unsigned needs;                            /* OVL_NEEDS_* */
+        size_t max_layers;                         /* 1 for a single-layer backend, 0 for no limit */
+        unsigned accepts;                          /* OVL_ACCEPTS_*: the options it honours; others are refused */
+        struct ovl_sandbox_policy sandbox;         /* the capabilities and system calls its worker keeps */
         struct ovl_sandbox_policy destroy_sandbox; /* the same for destroy and rollback: only removal */
 
         /* Checks the options (beyond `accepts`) before any lock is taken or work done. May be NULL. */

@@ -61,13 +61,12 @@ static int bind_new_api(const struct ovl_assemble_request *req, const struct ovl
                 attr.attr_set |= MOUNT_ATTR_IDMAP;
                 attr.userns_fd = (uint64_t) req->userns_fd;
         }
-        _cleanup_close_ int tree = ovl_open_tree(layer->fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
-                                                                        AT_EMPTY_PATH);
+        _cleanup_close_ int tree = ovl_open_tree(layer->fd, "",
+                                                 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
 
         if (tree < 0)
                 return -errno;
-        if (attr.attr_set &&
-            ovl_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+        if (attr.attr_set && ovl_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
                 return -errno;
         *ret_tree = TAKE_FD(tree);
         return 0;
@@ -80,8 +79,8 @@ static int bind_new_api(const struct ovl_assemble_request *req, const struct ovl
  * O_PATH fd, and the staging mount dropped. Only the top mount of a recursive bind gets them. */
 static bool bind_is_ours(const struct ovl_record *rec, int rootfs_fd);
 
-static int bind_legacy(const struct ovl_assemble_request *req, struct ovl_assembly *a, const struct ovl_tree_id *target_id,
-                       const struct ovl_layer *layer, struct ovl_error *err)
+static int bind_legacy(const struct ovl_assemble_request *req, struct ovl_assembly *a,
+                       const struct ovl_tree_id *target_id, const struct ovl_layer *layer, struct ovl_error *err)
 {
         unsigned long flags = ovl_mountopts_ms_flags(mount_attrs(req->opts));
         char src[OVL_FD_PATH_MAX], target[OVL_FD_PATH_MAX];
@@ -140,8 +139,10 @@ static int bind_assemble(const struct ovl_assemble_request *req, struct ovl_asse
                 return r;
         r = bind_new_api(req, layer, &tree);
         if (r == -ENOSYS && req->opts->idmap)
-                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, ENOSYS, "rootfs %s: --uidmap needs idmapped mounts "
-                                     "(mount_setattr)", req->rootfs);
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, ENOSYS,
+                                     "rootfs %s: --uidmap needs idmapped mounts "
+                                     "(mount_setattr)",
+                                     req->rootfs);
         if (r == -ENOSYS)
                 return bind_legacy(req, a, &target_id, layer, err);
         if (r < 0)

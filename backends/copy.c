@@ -25,7 +25,6 @@
 
 #define SCRATCH_SUFFIX ".ovlbackend-tmp"
 
-
 /* The scratch is named ".NAME.RANDOM.ovlbackend-tmp" after R's NAME, so a person can tell what it
  * is, with a random part so that nobody can take the name first (in a directory others may write)
  * and no earlier tree of that name is ever mistaken for ours. That name must fit in NAME_MAX too,
@@ -75,7 +74,7 @@ static int scratch_join(const struct ovl_assemble_request *req, const char *base
 
 /* The scratch directory the copy fills, beside R, before it is renamed to R. */
 struct scratch {
-        char *base;              /* its name in R's parent */
+        char *base; /* its name in R's parent */
         char *path;
         int fd;
         struct ovl_tree_id id;
@@ -192,8 +191,7 @@ static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_asse
         if (req->rootfs_exists)
                 r = renameat(req->rootfs_parent_fd, s.base, req->rootfs_parent_fd, req->rootfs_name);
         else
-                r = renameat2(req->rootfs_parent_fd, s.base, req->rootfs_parent_fd, req->rootfs_name,
-                              RENAME_NOREPLACE);
+                r = renameat2(req->rootfs_parent_fd, s.base, req->rootfs_parent_fd, req->rootfs_name, RENAME_NOREPLACE);
         if (r < 0) {
                 r = ovl_error_fail(err, errno, "rootfs %s", req->rootfs);
                 goto fail;
@@ -250,8 +248,8 @@ static int remove_scratch(const struct ovl_record *rec, const char *path, struct
         if (rec->tree.ino != 0) {
                 if (ovl_tree_id_equal(&rec->tree, &id))
                         return ovl_remove_tree_at(pfd, base, path, err);
-        } else if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
-                   st.st_uid == geteuid() && unlinkat(pfd, base, AT_REMOVEDIR) == 0) {
+        } else if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+                   unlinkat(pfd, base, AT_REMOVEDIR) == 0) {
                 return 0;
         }
         ovl_error_fail(err, 0, "scratch %s: not the tree ovlbackend made; left alone", path);

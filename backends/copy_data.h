@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 
 struct ovl_copy_accel {
-        bool no_reflink;          /* FICLONE refused between these filesystems */
-        bool no_copy_file_range;  /* copy_file_range refused */
+        bool no_reflink;         /* FICLONE refused between these filesystems */
+        bool no_copy_file_range; /* copy_file_range refused */
 };
 
 /* Copies st->st_size bytes from src_fd to the new, empty dst_fd. Returns 0 or -errno, never

@@ -41,7 +41,7 @@ struct copy_ctx {
         const char *rootfs;
         int *dirs; /* destination directory fds; dirs[depth - 1] is the current one */
         size_t depth, cap;
-        struct ovl_copy_accel *accel; /* per layer: each may sit on another filesystem */
+        struct ovl_copy_accel *accel;  /* per layer: each may sit on another filesystem */
         const struct ovl_idmap *idmap; /* --uidmap/--gidmap: owners written mapped; NULL: as they are */
         struct link_entry *links[LINK_BUCKETS];
 };
@@ -107,9 +107,9 @@ static int fail_dst(const struct copy_ctx *c, const struct ovl_merge_entry *e, i
 static int fail_meta(const struct copy_ctx *c, const struct ovl_merge_entry *e, int r, struct ovl_error *err)
 {
         if (r == -OVL_COPY_EUNMAPPED)
-                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "rootfs %s: /%s (owner seen here as %u:%u): "
-                                     OVL_COPY_EUNMAPPED_TEXT, c->rootfs, e->path, (unsigned) e->st->st_uid,
-                                     (unsigned) e->st->st_gid);
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
+                                     "rootfs %s: /%s (owner seen here as %u:%u): " OVL_COPY_EUNMAPPED_TEXT, c->rootfs,
+                                     e->path, (unsigned) e->st->st_uid, (unsigned) e->st->st_gid);
         return ovl_error_fail(err, -r, "rootfs %s: /%s", c->rootfs, e->path);
 }
 
@@ -265,8 +265,11 @@ static int visit_file(void *ctx, const struct ovl_merge_entry *e, struct ovl_err
         else {
                 r = S_ISLNK(e->st->st_mode) ? copy_symlink(c, e, err) : copy_special(c, e, err);
                 if (r == 0) {
-                        r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = -1, .dirfd = e->src_dirfd, .name = e->name },
-                                              &(struct ovl_node_ref){ .fd = -1, .dirfd = current_dir(c), .name = e->name },
+                        r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = -1,
+                                                                      .dirfd = e->src_dirfd,
+                                                                      .name = e->name },
+                                              &(struct ovl_node_ref){
+                                                      .fd = -1, .dirfd = current_dir(c), .name = e->name },
                                               e->st, 0600, c->idmap);
                         if (r < 0)
                                 r = fail_meta(c, e, r, err);
@@ -329,13 +332,13 @@ static int visit_root_or_dir(void *ctx, const struct ovl_merge_entry *e, struct 
         return visit_dir_enter(ctx, e, err);
 }
 
-
 int ovl_copy_merge_into(const struct ovl_layer_list *layers, const struct ovl_idmap *idmap, int dst_fd,
                         const char *what, struct ovl_error *err)
 {
         struct copy_ctx c = { .layers = layers, .rootfs = what, .idmap = idmap, .cap = 64 };
-        struct ovl_merge_visitor v = { .ctx = &c, .file = visit_file, .dir_enter = visit_root_or_dir,
-                                       .dir_leave = visit_dir_leave };
+        struct ovl_merge_visitor v = {
+                .ctx = &c, .file = visit_file, .dir_enter = visit_root_or_dir, .dir_leave = visit_dir_leave
+        };
         mode_t old_umask;
         int r;
 

@@ -17,14 +17,12 @@ static ssize_t ref_listxattr(const struct ovl_node_ref *ref, const char *path, c
         return ref->fd >= 0 ? flistxattr(ref->fd, buf, size) : llistxattr(path, buf, size);
 }
 
-static ssize_t ref_getxattr(const struct ovl_node_ref *ref, const char *path, const char *key, void *buf,
-                            size_t size)
+static ssize_t ref_getxattr(const struct ovl_node_ref *ref, const char *path, const char *key, void *buf, size_t size)
 {
         return ref->fd >= 0 ? fgetxattr(ref->fd, key, buf, size) : lgetxattr(path, key, buf, size);
 }
 
-static int ref_setxattr(const struct ovl_node_ref *ref, const char *path, const char *key, const void *val,
-                        size_t size)
+static int ref_setxattr(const struct ovl_node_ref *ref, const char *path, const char *key, const void *val, size_t size)
 {
         return ref->fd >= 0 ? fsetxattr(ref->fd, key, val, size, 0) : lsetxattr(path, key, val, size, 0);
 }
@@ -175,7 +173,6 @@ int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref 
                 if (r < 0)
                         return fail_errno();
         }
-        r = dst->fd >= 0 ? futimens(dst->fd, times)
-                         : utimensat(dst->dirfd, dst->name, times, AT_SYMLINK_NOFOLLOW);
+        r = dst->fd >= 0 ? futimens(dst->fd, times) : utimensat(dst->dirfd, dst->name, times, AT_SYMLINK_NOFOLLOW);
         return r < 0 ? fail_errno() : 0;
 }

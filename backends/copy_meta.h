@@ -10,7 +10,7 @@
 /* Names an entry for the metadata calls: by fd when one is open (regular files, directories), or
  * by its directory and name (symlinks, devices, fifos, sockets), never following a symlink. */
 struct ovl_node_ref {
-        int fd;          /* -1 when the entry is named by dirfd + name */
+        int fd; /* -1 when the entry is named by dirfd + name */
         int dirfd;
         const char *name;
 };
@@ -32,6 +32,6 @@ int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref 
  * turns any other EOVERFLOW into EINVAL), so callers can tell it apart and turn it into
  * OVL_COPY_EUNMAPPED_TEXT. */
 #define OVL_COPY_EUNMAPPED EOVERFLOW
-#define OVL_COPY_EUNMAPPED_TEXT \
+#define OVL_COPY_EUNMAPPED_TEXT                                                                               \
         "its owner has no id in this user namespace, so a rootless assemble cannot keep it (run as root, or " \
         "map that id into the namespace)"

@@ -28,7 +28,8 @@ int ovl_layer_list_add(struct ovl_layer_list *list, const char *path, struct ovl
                 if (errno == ENOTDIR && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
                         errno = ELOOP;
                 if (errno == ELOOP)
-                        return ovl_error_bad(err, 0, "layer %s: is a symbolic link; give the layer directory itself", path);
+                        return ovl_error_bad(err, 0, "layer %s: is a symbolic link; give the layer directory itself",
+                                             path);
                 if (errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == ENAMETOOLONG)
                         return ovl_error_bad(err, errno, "layer %s", path);
                 return ovl_error_fail(err, errno, "layer %s", path);
@@ -46,8 +47,8 @@ int ovl_layer_list_add(struct ovl_layer_list *list, const char *path, struct ovl
         return 0;
 }
 
-int ovl_layer_list_parse(const char *text, size_t len, const char *source, char ***ret_paths,
-                         size_t *ret_count, struct ovl_error *err)
+int ovl_layer_list_parse(const char *text, size_t len, const char *source, char ***ret_paths, size_t *ret_count,
+                         struct ovl_error *err)
 {
         char **paths = NULL;
         size_t count = 0, line = 1;

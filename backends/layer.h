@@ -26,8 +26,8 @@ int ovl_layer_list_add(struct ovl_layer_list *list, const char *path, struct ovl
 /* Splits the text of a --layers-from file (one path a line, empty lines ignored) into a new
  * NULL-terminated array of new strings. A NUL byte is bad input; `source` names the file in
  * messages. Returns 0 or -errno. */
-int ovl_layer_list_parse(const char *text, size_t len, const char *source, char ***ret_paths,
-                         size_t *ret_count, struct ovl_error *err);
+int ovl_layer_list_parse(const char *text, size_t len, const char *source, char ***ret_paths, size_t *ret_count,
+                         struct ovl_error *err);
 
 /* Returns the index of the first layer whose tree contains `path` (canonical, absolute), or -1. */
 ssize_t ovl_layer_list_find_containing(const struct ovl_layer_list *list, const char *path);

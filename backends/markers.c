@@ -23,7 +23,7 @@ struct scan {
         ovl_marker_fn fn;
         void *ctx;
         struct ovl_error *err;
-        char *path;         /* the directory being scanned, relative to the layer ("" = root) */
+        char *path; /* the directory being scanned, relative to the layer ("" = root) */
         size_t len, cap;
 };
 
@@ -121,9 +121,10 @@ static int scan_entry(struct scan *s, int dirfd, const struct dirent *de, bool x
         if (strncmp(de->d_name, OVL_AUFS_PREFIX, strlen(OVL_AUFS_PREFIX)) == 0) {
                 if (ovl_entry_classify(de->d_name, &st, 0, false, &info) < 0)
                         return scan_fail(s, s->path, de->d_name, 0, "malformed whiteout (it names no entry)");
-                return report(s, info.type == OVL_ENTRY_WHITEOUT ? OVL_MARKER_AUFS_WHITEOUT
-                                 : info.type == OVL_ENTRY_OPAQUE_MARKER ? OVL_MARKER_AUFS_OPAQUE
-                                                                        : OVL_MARKER_AUFS_META,
+                return report(s,
+                              info.type == OVL_ENTRY_WHITEOUT        ? OVL_MARKER_AUFS_WHITEOUT
+                              : info.type == OVL_ENTRY_OPAQUE_MARKER ? OVL_MARKER_AUFS_OPAQUE
+                                                                     : OVL_MARKER_AUFS_META,
                               false, s->path, de->d_name, info.type == OVL_ENTRY_WHITEOUT ? info.target : NULL);
         }
         /* Only directories, devices and (in a marked directory) regular files can be markers: the
@@ -140,8 +141,8 @@ static int scan_entry(struct scan *s, int dirfd, const struct dirent *de, bool x
                 if (r < 0)
                         return scan_fail(s, s->path, de->d_name, -r, "cannot read xattrs");
                 if (bits & OVL_XATTR_WHITEOUT)
-                        return report(s, OVL_MARKER_XATTR_WHITEOUT, !!(bits & OVL_XATTR_USER_NS), s->path,
-                                      de->d_name, de->d_name);
+                        return report(s, OVL_MARKER_XATTR_WHITEOUT, !!(bits & OVL_XATTR_USER_NS), s->path, de->d_name,
+                                      de->d_name);
                 return 0;
         }
         if (!S_ISDIR(st.st_mode))

@@ -10,21 +10,21 @@
 #include "common/error.h"
 
 enum ovl_marker_kind {
-        OVL_MARKER_AUFS_WHITEOUT, /* ".wh.NAME": NAME hidden below; the file itself is a marker */
-        OVL_MARKER_AUFS_OPAQUE,   /* ".wh..wh..opq": its directory is opaque */
-        OVL_MARKER_AUFS_META,     /* other ".wh..wh.*" names: AUFS bookkeeping */
-        OVL_MARKER_CHARDEV,       /* a 0/0 character device: overlayfs' own whiteout */
-        OVL_MARKER_XATTR_WHITEOUT,/* an empty file with *.overlay.whiteout (Linux 6.7+ form) */
-        OVL_MARKER_OPAQUE_DIR,    /* a directory with *.overlay.opaque=y */
-        OVL_MARKER_XATTR_DIR,     /* a directory with *.overlay.opaque=x or *.overlay.whiteouts */
+        OVL_MARKER_AUFS_WHITEOUT,  /* ".wh.NAME": NAME hidden below; the file itself is a marker */
+        OVL_MARKER_AUFS_OPAQUE,    /* ".wh..wh..opq": its directory is opaque */
+        OVL_MARKER_AUFS_META,      /* other ".wh..wh.*" names: AUFS bookkeeping */
+        OVL_MARKER_CHARDEV,        /* a 0/0 character device: overlayfs' own whiteout */
+        OVL_MARKER_XATTR_WHITEOUT, /* an empty file with *.overlay.whiteout (Linux 6.7+ form) */
+        OVL_MARKER_OPAQUE_DIR,     /* a directory with *.overlay.opaque=y */
+        OVL_MARKER_XATTR_DIR,      /* a directory with *.overlay.opaque=x or *.overlay.whiteouts */
 };
 
 struct ovl_marker {
         enum ovl_marker_kind kind;
-        bool user_ns;        /* the xattr form came as user.overlay.* rather than trusted.overlay.* */
-        const char *dir;     /* the directory holding the marker, relative to the layer ("" = root) */
-        const char *name;    /* the marker's name in it ("." for a marked directory itself) */
-        const char *target;  /* the name the marker hides (whiteouts), else NULL */
+        bool user_ns;       /* the xattr form came as user.overlay.* rather than trusted.overlay.* */
+        const char *dir;    /* the directory holding the marker, relative to the layer ("" = root) */
+        const char *name;   /* the marker's name in it ("." for a marked directory itself) */
+        const char *target; /* the name the marker hides (whiteouts), else NULL */
 };
 
 /* Whether the kernel understands a marker without help on a mount that is not `userxattr`:

@@ -19,26 +19,26 @@
 struct source {
         int fd;
         size_t layer;
-        bool opaque;            /* nothing below this source contributes */
-        bool xattr_whiteouts;   /* children may be 6.7+ xattr whiteouts */
+        bool opaque;          /* nothing below this source contributes */
+        bool xattr_whiteouts; /* children may be 6.7+ xattr whiteouts */
 };
 
 /* One name seen in one source's listing. */
 struct candidate {
-        char *key;       /* the name in the merged directory (an AUFS whiteout's target) */
-        char *name;      /* the name in the layer */
-        uint32_t src;    /* index into the sources, 0 = top */
+        char *key;    /* the name in the merged directory (an AUFS whiteout's target) */
+        char *name;   /* the name in the layer */
+        uint32_t src; /* index into the sources, 0 = top */
         uint8_t dtype;
-        bool whiteout;   /* known from the name alone (AUFS) */
+        bool whiteout; /* known from the name alone (AUFS) */
 };
 
 struct walker {
         const struct ovl_layer_list *layers;
         const struct ovl_merge_visitor *v;
         struct ovl_error *err;
-        char *path;      /* the current directory, relative to the rootfs */
+        char *path; /* the current directory, relative to the rootfs */
         size_t path_len, path_cap;
-        size_t depth;    /* of the current directory: 0 for the root */
+        size_t depth; /* of the current directory: 0 for the root */
 };
 
 /* A path in a message keeps this much of each end: a deep layer's paths run to hundreds of
@@ -102,12 +102,16 @@ static int fail_fds(struct walker *w, size_t layer, const char *name, int errnum
         if (w->err)
                 w->err->set = false;
         if (errnum == ENFILE)
-                return ovl_error_fail(w->err, errnum, "layer %s: %s%s%s: the system's open-file limit (fs.file-max) "
-                                      "is reached", layer_path(w, layer), msg_path(w->path, &buf), sep, name);
+                return ovl_error_fail(w->err, errnum,
+                                      "layer %s: %s%s%s: the system's open-file limit (fs.file-max) "
+                                      "is reached",
+                                      layer_path(w, layer), msg_path(w->path, &buf), sep, name);
         (void) getrlimit(RLIMIT_NOFILE, &rl);
-        return ovl_error_fail(w->err, errnum, "layer %s: %s%s%s: out of open files %zu directory levels deep: the "
+        return ovl_error_fail(w->err, errnum,
+                              "layer %s: %s%s%s: out of open files %zu directory levels deep: the "
                               "walk keeps one directory open per level and layer, and the open-file limit (ulimit "
-                              "-n) is %llu", layer_path(w, layer), msg_path(w->path, &buf), sep, name, w->depth,
+                              "-n) is %llu",
+                              layer_path(w, layer), msg_path(w->path, &buf), sep, name, w->depth,
                               (unsigned long long) rl.rlim_cur);
 }
 
@@ -127,8 +131,10 @@ static int fail_too_deep(struct walker *w, size_t layer)
 {
         struct msg_path buf;
 
-        ovl_error_bad(w->err, 0, "layer %s: %s: deeper than %d directory levels (ovlbackend's limit); this layer "
-                      "cannot be assembled", layer_path(w, layer), msg_path(w->path, &buf), OVL_MERGE_MAX_DEPTH);
+        ovl_error_bad(w->err, 0,
+                      "layer %s: %s: deeper than %d directory levels (ovlbackend's limit); this layer "
+                      "cannot be assembled",
+                      layer_path(w, layer), msg_path(w->path, &buf), OVL_MERGE_MAX_DEPTH);
         return -ELOOP;
 }
 
@@ -158,8 +164,8 @@ static int candidate_cmp(const void *a, const void *b)
 
 /* Reads one source's listing into the candidate array. Sets *ret_opaque when the AUFS opaque
  * marker is in it. */
-static int read_source(struct walker *w, const struct source *s, uint32_t src, struct candidate **cands,
-                       size_t *n, size_t *cap, bool *ret_opaque)
+static int read_source(struct walker *w, const struct source *s, uint32_t src, struct candidate **cands, size_t *n,
+                       size_t *cap, bool *ret_opaque)
 {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
@@ -176,8 +182,7 @@ static int read_source(struct walker *w, const struct source *s, uint32_t src, s
 
                 if (strncmp(de->d_name, OVL_AUFS_PREFIX, strlen(OVL_AUFS_PREFIX)) == 0) {
                         if (ovl_entry_classify(de->d_name, &st, 0, false, &info) < 0)
-                                return fail_at(w, s->layer, de->d_name, 0,
-                                               "malformed whiteout (it names no entry)");
+                                return fail_at(w, s->layer, de->d_name, 0, "malformed whiteout (it names no entry)");
                         if (info.type == OVL_ENTRY_OPAQUE_MARKER)
                                 *ret_opaque = true;
                         if (info.type != OVL_ENTRY_WHITEOUT)
@@ -300,8 +305,9 @@ static int decide_group(struct walker *w, struct source *srcs, struct candidate 
         if (r < 0)
                 return ovl_error_fail(w->err, -r, "merge");
         {
-                struct ovl_merge_entry e = { .src_dirfd = top->fd, .name = group[0].name, .st = &st,
-                                             .layer = top->layer, .path = w->path };
+                struct ovl_merge_entry e = {
+                        .src_dirfd = top->fd, .name = group[0].name, .st = &st, .layer = top->layer, .path = w->path
+                };
                 if (info.type != OVL_ENTRY_DIRECTORY) {
                         r = w->v->file(w->v->ctx, &e, w->err);
                         if (r == -EMFILE || r == -ENFILE)
@@ -381,8 +387,7 @@ static int walk_dir(struct walker *w, const struct ovl_merge_entry *self, struct
         return w->v->dir_leave(w->v->ctx, self, w->err);
 }
 
-int ovl_merge_walk(const struct ovl_layer_list *layers, const struct ovl_merge_visitor *visitor,
-                   struct ovl_error *err)
+int ovl_merge_walk(const struct ovl_layer_list *layers, const struct ovl_merge_visitor *visitor, struct ovl_error *err)
 {
         struct walker w = { .layers = layers, .v = visitor, .err = err };
         struct source *srcs;
@@ -409,7 +414,8 @@ int ovl_merge_walk(const struct ovl_layer_list *layers, const struct ovl_merge_v
                         r = ovl_error_fail(err, -r, "layer %s: cannot read xattrs", layers->items[i].path);
                         break;
                 }
-                srcs[n++] = (struct source){ .fd = layers->items[i].fd, .layer = i,
+                srcs[n++] = (struct source){ .fd = layers->items[i].fd,
+                                             .layer = i,
                                              .opaque = !!(bits & OVL_XATTR_OPAQUE),
                                              .xattr_whiteouts = !!(bits & OVL_XATTR_HAS_WHITEOUTS) };
                 if (srcs[n - 1].opaque)
@@ -418,8 +424,10 @@ int ovl_merge_walk(const struct ovl_layer_list *layers, const struct ovl_merge_v
         root_st = layers->items[layers->count - 1].st;
         if (r == 0) {
                 struct ovl_merge_entry root = { .src_dirfd = layers->items[layers->count - 1].fd,
-                                                .name = ".", .st = &root_st,
-                                                .layer = layers->count - 1, .path = "" };
+                                                .name = ".",
+                                                .st = &root_st,
+                                                .layer = layers->count - 1,
+                                                .path = "" };
                 r = walk_dir(&w, &root, srcs, n);
         }
         free(srcs);

@@ -31,11 +31,11 @@
 #define OVL_MERGE_MAX_DEPTH 1024
 
 struct ovl_merge_entry {
-        int src_dirfd;        /* the parent directory, in the deciding layer */
-        const char *name;     /* the entry's name in that directory ("." for the root) */
+        int src_dirfd;    /* the parent directory, in the deciding layer */
+        const char *name; /* the entry's name in that directory ("." for the root) */
         const struct stat *st;
-        size_t layer;         /* index in the layer list, 0 = bottom */
-        const char *path;     /* path relative to the rootfs, "" for the root: for messages */
+        size_t layer;     /* index in the layer list, 0 = bottom */
+        const char *path; /* path relative to the rootfs, "" for the root: for messages */
 };
 
 struct ovl_merge_visitor {
@@ -51,5 +51,4 @@ struct ovl_merge_visitor {
 /* Walks the merged tree of layers, calling the visitor for every surviving entry. Stops at the
  * first error (the visitor's, or a layer that cannot be read or is malformed, named in err; a
  * directory deeper than OVL_MERGE_MAX_DEPTH is bad input, -ELOOP). Returns 0 or -errno. */
-int ovl_merge_walk(const struct ovl_layer_list *layers, const struct ovl_merge_visitor *visitor,
-                   struct ovl_error *err);
+int ovl_merge_walk(const struct ovl_layer_list *layers, const struct ovl_merge_visitor *visitor, struct ovl_error *err);

@@ -91,7 +91,8 @@ int ovl_mount_open_target(const struct ovl_assemble_request *req, const struct o
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s: its ancestors", req->rootfs);
         if (r > 0)
-                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "rootfs %s: %s (uid %u, mode %04o) may be changed by "
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
+                                     "rootfs %s: %s (uid %u, mode %04o) may be changed by "
                                      "another user, and without the new mount API (fsopen, move_mount) a mount there "
                                      "cannot be made safely; use a parent only root can change, or the copy backend",
                                      req->rootfs, changeable, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
@@ -104,8 +105,7 @@ int ovl_mount_open_target(const struct ovl_assemble_request *req, const struct o
                 r = -errno;
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s", req->rootfs);
-        if (st.st_uid != geteuid() || !ovl_tree_id_equal(expect, &id) ||
-            ovl_is_mount_point_at(fd, "") != 0)
+        if (st.st_uid != geteuid() || !ovl_tree_id_equal(expect, &id) || ovl_is_mount_point_at(fd, "") != 0)
                 return ovl_error_fail(err, 0, "rootfs %s: replaced while it was assembled; nothing mounted",
                                       req->rootfs);
         r = ovl_fd_path(path, size, fd, "");
@@ -187,10 +187,16 @@ static int ours_not_at_rootfs(const struct ovl_record *rec, bool foreign_at_r, s
         if (rec->state == OVL_RECORD_ASSEMBLING && rec->mount_id == 0)
                 return 0; /* an interrupted assemble that never got to mount */
         if (exists == 0 || (exists < 0 && !foreign_at_r))
-                return foreign_at_r ? ovl_error_fail(err, 0, "rootfs %s: the mount there is not the one ovlbackend "
-                                                     "made; left it alone", rec->rootfs), -ESTALE : 0;
-        ovl_error_fail(err, EBUSY, "rootfs %s: %s; left it alone, the record is kept (run destroy again once R "
-                       "shows ovlbackend's mount)", rec->rootfs, foreign_at_r
+                return foreign_at_r ? ovl_error_fail(err, 0,
+                                                     "rootfs %s: the mount there is not the one ovlbackend "
+                                                     "made; left it alone",
+                                                     rec->rootfs),
+                       -ESTALE      : 0;
+        ovl_error_fail(err, EBUSY,
+                       "rootfs %s: %s; left it alone, the record is kept (run destroy again once R "
+                       "shows ovlbackend's mount)",
+                       rec->rootfs,
+                       foreign_at_r
                                ? "the mount there is not the one ovlbackend made, which may still be mounted below it"
                                : "ovlbackend's mount is no longer at R (was a directory above R moved?)");
         return -EBUSY;

@@ -29,8 +29,7 @@ void ovl_mountopts_clear(struct ovl_mount_params *p)
         *p = (struct ovl_mount_params){ 0 };
 }
 
-static int push(struct ovl_mount_params *p, const char *key, enum ovl_mount_param_kind kind, const char *value,
-                int fd)
+static int push(struct ovl_mount_params *p, const char *key, enum ovl_mount_param_kind kind, const char *value, int fd)
 {
         if (p->count == p->allocated) {
                 size_t n = p->allocated ? p->allocated * 2 : 16;

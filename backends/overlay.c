@@ -54,10 +54,10 @@ struct overlay {
         struct ovl_tree_id target_id; /* R's identity, made or found */
         struct ovl_overlay_caps caps; /* what this kernel takes, from the probe */
         struct ovl_lower_stack lower;
-        int upper_fd, work_fd;   /* -1 for a read-only mount */
-        int tmpfs_fd;            /* the private tmpfs the upper lives on, or -1 */
-        char *tmpfs_path;        /* where that tmpfs is mounted under the record dir (legacy API), or NULL */
-        char source[64];         /* "ovlbackend-<id>": how destroy recognises the mount */
+        int upper_fd, work_fd; /* -1 for a read-only mount */
+        int tmpfs_fd;          /* the private tmpfs the upper lives on, or -1 */
+        char *tmpfs_path;      /* where that tmpfs is mounted under the record dir (legacy API), or NULL */
+        char source[64];       /* "ovlbackend-<id>": how destroy recognises the mount */
 };
 
 static void overlay_release(struct overlay *o)
@@ -320,7 +320,8 @@ static int mount_legacy(const struct overlay *o, struct ovl_error *err)
         if (len >= page)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
                                      "rootfs %s: overlay options of %zu bytes do not fit the page size (%zu) "
-                                     "mount(2) takes", req->rootfs, len, page);
+                                     "mount(2) takes",
+                                     req->rootfs, len, page);
         target_fd = legacy_target(o, &target, err);
         if (target_fd < -1)
                 return target_fd;
@@ -436,8 +437,10 @@ static int idmap_lowers(struct overlay *o, struct ovl_error *err)
         struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) o->req->userns_fd };
 
         if (!o->caps.new_api)
-                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, ENOSYS, "rootfs %s: --uidmap needs the new mount API "
-                                     "(idmapped layers)", o->req->rootfs);
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, ENOSYS,
+                                     "rootfs %s: --uidmap needs the new mount API "
+                                     "(idmapped layers)",
+                                     o->req->rootfs);
         for (size_t i = 0; i < o->lower.count; i++) {
                 int tree = ovl_open_tree(o->lower.fds[i], "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
                 if (tree < 0 || ovl_mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
@@ -463,10 +466,12 @@ static int overlay_mount(struct overlay *o, struct ovl_error *err)
         if (r < 0)
                 return ovl_error_fail(err, -r, "overlay");
         if (unique.count < req->layers->count)
-                ovl_log(OVL_LOG_VERBOSE, "overlay: %zu repeated layer(s) left out: a layer given more than once "
-                        "counts once, at its topmost position", req->layers->count - unique.count);
-        r = ovl_lower_stack_build(&unique, req->work_dir, (size_t) o->caps.max_layers, req->opts->no_flatten,
-                                  &o->lower, err);
+                ovl_log(OVL_LOG_VERBOSE,
+                        "overlay: %zu repeated layer(s) left out: a layer given more than once "
+                        "counts once, at its topmost position",
+                        req->layers->count - unique.count);
+        r = ovl_lower_stack_build(&unique, req->work_dir, (size_t) o->caps.max_layers, req->opts->no_flatten, &o->lower,
+                                  err);
         free(unique.items);
 
         for (size_t i = 0; r == 0 && i < o->lower.caches.count; i++)
@@ -485,8 +490,9 @@ static int overlay_mount(struct overlay *o, struct ovl_error *err)
                 return r;
         ovl_log(OVL_LOG_VERBOSE, "overlay: %zu lower dirs (this kernel stacks %ld; %s), %s", o->lower.count,
                 o->caps.max_layers, o->caps.from_cache ? "probed earlier this boot" : "probed now",
-                !o->caps.new_api ? "mount(2)" : o->caps.layer_fds ? "fsopen, lowerdir+ by fd"
-                                                                   : "fsopen, lowerdir+ by /proc/self/fd path");
+                !o->caps.new_api    ? "mount(2)"
+                : o->caps.layer_fds ? "fsopen, lowerdir+ by fd"
+                                    : "fsopen, lowerdir+ by /proc/self/fd path");
         r = mount_new_api(o, err);
         if (r == -ENOSYS)
                 r = mount_legacy(o, err);
@@ -495,8 +501,9 @@ static int overlay_mount(struct overlay *o, struct ovl_error *err)
 
 static int overlay_assemble(const struct ovl_assemble_request *req, struct ovl_assembly *a, struct ovl_error *err)
 {
-        struct overlay o = { .req = req, .a = a, .upper_fd = -1, .work_fd = -1, .tmpfs_fd = -1,
-                             .lower = { .cache_lock_fd = -1 } };
+        struct overlay o = {
+                .req = req, .a = a, .upper_fd = -1, .work_fd = -1, .tmpfs_fd = -1, .lower = { .cache_lock_fd = -1 }
+        };
         int r;
 
         mount_source(req->rootfs, o.source, sizeof(o.source));
@@ -571,8 +578,8 @@ static const int overlay_destroy_caps[] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARC
 
 /* The copy engine's (glue layers and flattening re-create entries with their metadata, 0/0
  * devices included), and mounting. */
-static const int overlay_caps[] = { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
-                                    CAP_FSETID, CAP_MKNOD,       CAP_SETFCAP,         CAP_SYS_ADMIN };
+static const int overlay_caps[] = { CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+                                    CAP_FSETID, CAP_MKNOD,        CAP_SETFCAP,         CAP_SYS_ADMIN };
 
 const struct ovl_backend_ops ovl_backend_overlay = {
         .name = "overlay",
@@ -582,7 +589,8 @@ const struct ovl_backend_ops ovl_backend_overlay = {
         .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_MOUNT_FLAGS | OVL_ACCEPTS_UPPER | OVL_ACCEPTS_NO_FLATTEN |
                    OVL_ACCEPTS_IDMAP,
         .sandbox = { .caps = overlay_caps, .n_caps = ARRAY_SIZE(overlay_caps), .syscalls = OVL_SYSCALLS_MOUNT },
-        .destroy_sandbox = { .caps = overlay_destroy_caps, .n_caps = ARRAY_SIZE(overlay_destroy_caps),
+        .destroy_sandbox = { .caps = overlay_destroy_caps,
+                             .n_caps = ARRAY_SIZE(overlay_destroy_caps),
                              .syscalls = OVL_SYSCALLS_MOUNT },
         .validate = overlay_validate,
         .assemble = overlay_assemble,

@@ -430,8 +430,8 @@ static int stack_fill(struct ovl_lower_stack *s, const struct ovl_layer_list *la
         return r;
 }
 
-int ovl_lower_stack_build(const struct ovl_layer_list *layers, const char *work_dir, size_t max_stack,
-                          bool no_flatten, struct ovl_lower_stack *ret, struct ovl_error *err)
+int ovl_lower_stack_build(const struct ovl_layer_list *layers, const char *work_dir, size_t max_stack, bool no_flatten,
+                          struct ovl_lower_stack *ret, struct ovl_error *err)
 {
         struct cache c = { .fd = -1, .lock_fd = -1 };
         struct glue *glues = calloc(layers->count, sizeof(*glues));

@@ -20,18 +20,18 @@
 #include "state/record.h"
 
 struct ovl_lower_stack {
-        int *fds;              /* directory fds, bottom first */
+        int *fds; /* directory fds, bottom first */
         size_t count;
-        size_t flattened;      /* how many bottom layers were flattened into one (0: none) */
+        size_t flattened;          /* how many bottom layers were flattened into one (0: none) */
         struct ovl_strlist caches; /* the cache directories used, for the record */
-        int cache_lock_fd;     /* a shared lock on the cache, held until cleared: gc waits */
+        int cache_lock_fd;         /* a shared lock on the cache, held until cleared: gc waits */
 };
 
 /* Builds the lower stack of layers (bottom first), using at most max_stack lower directories:
  * deeper stacks are flattened at the bottom, or refused (exit 3, naming the limit) with
  * no_flatten. Returns 0 or -errno with err set. */
-int ovl_lower_stack_build(const struct ovl_layer_list *layers, const char *work_dir, size_t max_stack,
-                          bool no_flatten, struct ovl_lower_stack *ret, struct ovl_error *err);
+int ovl_lower_stack_build(const struct ovl_layer_list *layers, const char *work_dir, size_t max_stack, bool no_flatten,
+                          struct ovl_lower_stack *ret, struct ovl_error *err);
 
 void ovl_lower_stack_clear(struct ovl_lower_stack *s);
 

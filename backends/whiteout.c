@@ -54,8 +54,8 @@ static enum ovl_entry_type type_from_mode(mode_t mode)
         }
 }
 
-int ovl_entry_classify(const char *name, const struct stat *st, unsigned xattr_bits,
-                       bool parent_has_xattr_whiteouts, struct ovl_entry_info *ret)
+int ovl_entry_classify(const char *name, const struct stat *st, unsigned xattr_bits, bool parent_has_xattr_whiteouts,
+                       struct ovl_entry_info *ret)
 {
         *ret = (struct ovl_entry_info){ .type = type_from_mode(st->st_mode), .target = name };
 
@@ -143,18 +143,22 @@ int ovl_entry_read_xattrs(int dirfd, const char *name, unsigned *ret_bits)
 
 bool ovl_xattr_is_overlay_private(const char *xattr_name)
 {
-        return strncmp(xattr_name, "trusted.overlay.", 16) == 0 ||
-               strncmp(xattr_name, "user.overlay.", 13) == 0;
+        return strncmp(xattr_name, "trusted.overlay.", 16) == 0 || strncmp(xattr_name, "user.overlay.", 13) == 0;
 }
 
 const char *ovl_entry_type_name(enum ovl_entry_type type)
 {
         static const char *const names[] = {
-                [OVL_ENTRY_REGULAR] = "regular",     [OVL_ENTRY_DIRECTORY] = "directory",
-                [OVL_ENTRY_SYMLINK] = "symlink",     [OVL_ENTRY_CHAR] = "char",
-                [OVL_ENTRY_BLOCK] = "block",         [OVL_ENTRY_FIFO] = "fifo",
-                [OVL_ENTRY_SOCKET] = "socket",       [OVL_ENTRY_WHITEOUT] = "whiteout",
-                [OVL_ENTRY_OPAQUE_MARKER] = "opaque-marker", [OVL_ENTRY_AUFS_META] = "aufs-meta",
+                [OVL_ENTRY_REGULAR] = "regular",
+                [OVL_ENTRY_DIRECTORY] = "directory",
+                [OVL_ENTRY_SYMLINK] = "symlink",
+                [OVL_ENTRY_CHAR] = "char",
+                [OVL_ENTRY_BLOCK] = "block",
+                [OVL_ENTRY_FIFO] = "fifo",
+                [OVL_ENTRY_SOCKET] = "socket",
+                [OVL_ENTRY_WHITEOUT] = "whiteout",
+                [OVL_ENTRY_OPAQUE_MARKER] = "opaque-marker",
+                [OVL_ENTRY_AUFS_META] = "aufs-meta",
         };
         return (unsigned) type < ARRAY_SIZE(names) ? names[type] : "unknown";
 }

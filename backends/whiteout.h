@@ -19,9 +19,9 @@ enum ovl_entry_type {
         OVL_ENTRY_BLOCK,
         OVL_ENTRY_FIFO,
         OVL_ENTRY_SOCKET,
-        OVL_ENTRY_WHITEOUT,       /* hides `target` in the layers below */
-        OVL_ENTRY_OPAQUE_MARKER,  /* AUFS ".wh..wh..opq": its directory is opaque */
-        OVL_ENTRY_AUFS_META,      /* other ".wh..wh.*": skipped */
+        OVL_ENTRY_WHITEOUT,      /* hides `target` in the layers below */
+        OVL_ENTRY_OPAQUE_MARKER, /* AUFS ".wh..wh..opq": its directory is opaque */
+        OVL_ENTRY_AUFS_META,     /* other ".wh..wh.*": skipped */
 };
 
 enum ovl_whiteout_format {
@@ -33,11 +33,11 @@ enum ovl_whiteout_format {
 
 /* Overlay xattrs found on an entry, as bits (either namespace, trusted. or user.). */
 enum {
-        OVL_XATTR_OPAQUE = 1 << 0,         /* overlay.opaque=y */
-        OVL_XATTR_HAS_WHITEOUTS = 1 << 1,  /* overlay.opaque=x or overlay.whiteouts */
-        OVL_XATTR_WHITEOUT = 1 << 2,       /* overlay.whiteout */
-        OVL_XATTR_USER_NS = 1 << 3,        /* one of the above came as user.overlay.*, which the
-                                              kernel honours only on a `userxattr` mount */
+        OVL_XATTR_OPAQUE = 1 << 0,        /* overlay.opaque=y */
+        OVL_XATTR_HAS_WHITEOUTS = 1 << 1, /* overlay.opaque=x or overlay.whiteouts */
+        OVL_XATTR_WHITEOUT = 1 << 2,      /* overlay.whiteout */
+        OVL_XATTR_USER_NS = 1 << 3,       /* one of the above came as user.overlay.*, which the
+                                             kernel honours only on a `userxattr` mount */
 };
 
 struct ovl_entry_info {
@@ -57,8 +57,8 @@ struct ovl_entry_info {
  * found on it. parent_has_xattr_whiteouts says whether its directory carries the 6.7+ marker.
  * Pure: does no I/O. Returns 0, or -EINVAL for a whiteout naming no valid entry (".wh.",
  * ".wh..", ".wh..."): such a layer is malformed. */
-int ovl_entry_classify(const char *name, const struct stat *st, unsigned xattr_bits,
-                       bool parent_has_xattr_whiteouts, struct ovl_entry_info *ret);
+int ovl_entry_classify(const char *name, const struct stat *st, unsigned xattr_bits, bool parent_has_xattr_whiteouts,
+                       struct ovl_entry_info *ret);
 
 /* Returns whether st could need overlay xattrs read to classify it (directories and empty regular
  * files): reading them for every file would cost a syscall each. */

@@ -67,8 +67,8 @@ static void print_help(void)
                "                         directory above it denies search to others): they can then\n"
                "                         run the image's setuid programs as root and use its device\n"
                "                         nodes; refused by default\n"
-               "      --json             print the result as one JSON object on stdout\n"
-               OVL_CLI_GLOBAL_HELP "\n" OVL_CLI_EXIT_CODES_HELP);
+               "      --json             print the result as one JSON object on stdout\n" OVL_CLI_GLOBAL_HELP
+               "\n" OVL_CLI_EXIT_CODES_HELP);
 }
 
 /* --userns reads its maps; gid maps default to the uid maps; gid maps alone are refused. */
@@ -267,9 +267,12 @@ int ovl_cmd_assemble(int argc, char **argv, struct ovl_cli_globals *g)
                         return ovl_cli_report(&err, NULL);
                 args.layers = from_file;
         }
-        r = ovl_lifecycle_assemble(&(struct ovl_assemble_options){ .work_dir = g->work_dir, .rootfs = args.rootfs,
-                                                                   .backend = args.backend, .layers = args.layers,
-                                                                   .n_layers = args.n_layers, .opts = args.opts,
+        r = ovl_lifecycle_assemble(&(struct ovl_assemble_options){ .work_dir = g->work_dir,
+                                                                   .rootfs = args.rootfs,
+                                                                   .backend = args.backend,
+                                                                   .layers = args.layers,
+                                                                   .n_layers = args.n_layers,
+                                                                   .opts = args.opts,
                                                                    .allow_reachable_rootfs =
                                                                            args.allow_reachable_rootfs },
                                    &res, &err);

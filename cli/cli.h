@@ -30,7 +30,8 @@ enum {
         OVL_OPT_FIRST_COMMAND_OPTION, /* subcommands number their own options from here */
 };
 
-/* clang-format off: one option per line, as getopt_long tables read best. */
+/* One option per line, as getopt_long tables read best. */
+/* clang-format off */
 #define OVL_CLI_GLOBAL_OPTIONS                                              \
         { "work-dir", required_argument, NULL, OVL_OPT_WORK_DIR },          \
         { "verbose", no_argument, NULL, 'v' },                              \
@@ -41,20 +42,20 @@ enum {
 /* clang-format on */
 
 /* The global options' lines for --help texts. */
-#define OVL_CLI_GLOBAL_HELP                                                                          \
-        "      --work-dir=DIR   state, scratch and caches (default " OVL_CLI_DEFAULT_WORK_DIR ";\n"  \
+#define OVL_CLI_GLOBAL_HELP                                                                         \
+        "      --work-dir=DIR   state, scratch and caches (default " OVL_CLI_DEFAULT_WORK_DIR ";\n" \
         "                       environment OVLBACKEND_WORK_DIR)\n"                                 \
         "  -v, --verbose        say more on stderr\n"                                               \
         "  -q, --quiet          say nothing but errors\n"                                           \
         "  -h, --help           show this help\n"                                                   \
         "      --no-sandbox     run the backend's work in this process, without the worker's\n"     \
-        "                       private mount namespace, capability limits and seccomp filter\n"  \
-        "      --seccomp-deny=eperm|kill  a system call outside the worker's allowlist fails\n"   \
+        "                       private mount namespace, capability limits and seccomp filter\n"    \
+        "      --seccomp-deny=eperm|kill  a system call outside the worker's allowlist fails\n"     \
         "                       with EPERM (default) or kills the worker\n"
 
 #define OVL_CLI_DEFAULT_WORK_DIR "/var/lib/ovlbackend"
 
-#define OVL_CLI_EXIT_CODES_HELP                                          \
+#define OVL_CLI_EXIT_CODES_HELP                                                   \
         "Exit codes: 0 ok; 1 the operation failed; 2 usage error or bad input;\n" \
         "3 not supported by this kernel or filesystem.\n"
 
@@ -87,7 +88,7 @@ struct ovl_assemble_args {
         const char *backend;
         const char *rootfs;
         const char *layers_from;
-        char **layers;   /* points into argv */
+        char **layers; /* points into argv */
         size_t n_layers;
         struct ovl_backend_options opts;
         struct ovl_idmap idmap; /* opts.idmap points here when given */

@@ -14,8 +14,8 @@ static void print_help(void)
                "files inside are open), remove what the backend made, and forget its record. Any\n"
                "path ovlbackend did not assemble is refused and left alone.\n\n"
                "Options:\n"
-               "      --json           print the result as one JSON object on stdout\n"
-               OVL_CLI_GLOBAL_HELP "\n" OVL_CLI_EXIT_CODES_HELP);
+               "      --json           print the result as one JSON object on stdout\n" OVL_CLI_GLOBAL_HELP
+               "\n" OVL_CLI_EXIT_CODES_HELP);
 }
 
 int ovl_cmd_destroy(int argc, char **argv, struct ovl_cli_globals *g)

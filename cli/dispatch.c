@@ -42,8 +42,7 @@ static void print_help(void)
                 printf("  %-10s %s\n", commands[i].name, commands[i].summary);
         printf("\nLayers are given bottom first, as in an OCI manifest.\n"
                "'ovlbackend COMMAND --help' describes each command.\n\n"
-               "Options:\n" OVL_CLI_GLOBAL_HELP "      --version        show the version\n\n"
-               OVL_CLI_EXIT_CODES_HELP);
+               "Options:\n" OVL_CLI_GLOBAL_HELP "      --version        show the version\n\n" OVL_CLI_EXIT_CODES_HELP);
 }
 
 /* The absolute work dir that g->work_dir points to when it was given relative, kept for the life
@@ -136,7 +135,7 @@ int ovl_cli_handle_global(int opt, const char *arg, struct ovl_cli_globals *g)
                 g->sandbox.disabled = true;
                 ovl_sandbox_configure(&g->sandbox);
                 ovl_log(OVL_LOG_NORMAL, "--no-sandbox: the backend runs without a private mount namespace, "
-                        "capability limits or seccomp");
+                                        "capability limits or seccomp");
                 return 1;
         case OVL_OPT_SECCOMP_DENY:
                 if (strcmp(arg, "eperm") != 0 && strcmp(arg, "kill") != 0) {
@@ -150,7 +149,7 @@ int ovl_cli_handle_global(int opt, const char *arg, struct ovl_cli_globals *g)
         default:
                 return 0;
         }
-        ovl_log_set_level(g->verbosity < 0 ? OVL_LOG_QUIET : (enum ovl_log_level) (g->verbosity > 2 ? 2 : g->verbosity));
+        ovl_log_set_level(g->verbosity < 0 ? OVL_LOG_QUIET : (enum ovl_log_level)(g->verbosity > 2 ? 2 : g->verbosity));
         return 1;
 }
 

@@ -14,8 +14,8 @@ static void print_help(void)
                "record directories without a record, lock files without a record. A rootfs that\n"
                "is ready, or that an operation holds, is never touched.\n\n"
                "Options:\n"
-               "      --json           print one JSON object on stdout\n"
-               OVL_CLI_GLOBAL_HELP "\n" OVL_CLI_EXIT_CODES_HELP);
+               "      --json           print one JSON object on stdout\n" OVL_CLI_GLOBAL_HELP
+               "\n" OVL_CLI_EXIT_CODES_HELP);
 }
 
 static void print_items(const struct ovl_gc_report *rep, bool json)

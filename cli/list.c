@@ -15,8 +15,8 @@ static void print_help(void)
                "its backend, layer count, state (mounted, present, missing, stale, busy), scratch\n"
                "size and creation time.\n\n"
                "Options:\n"
-               "      --json           print one JSON object on stdout\n"
-               OVL_CLI_GLOBAL_HELP "\n" OVL_CLI_EXIT_CODES_HELP);
+               "      --json           print one JSON object on stdout\n" OVL_CLI_GLOBAL_HELP
+               "\n" OVL_CLI_EXIT_CODES_HELP);
 }
 
 static void print_json(const struct ovl_rootfs_info *infos, size_t n)

@@ -15,8 +15,8 @@ static void print_help(void)
                "and stack limit, d_type, idmapped mounts, reflink, user namespaces, seccomp. Then say\n"
                "which backend to use. Exit 0 when a backend can work here, 3 when none can.\n\n"
                "Options:\n"
-               "      --json           print one JSON object on stdout\n"
-               OVL_CLI_GLOBAL_HELP "\n" OVL_CLI_EXIT_CODES_HELP);
+               "      --json           print one JSON object on stdout\n" OVL_CLI_GLOBAL_HELP
+               "\n" OVL_CLI_EXIT_CODES_HELP);
 }
 
 static void print_json(const struct ovl_probe_result *res)

@@ -7,8 +7,7 @@
 
 #include "common/error.h"
 
-static int error_setv(struct ovl_error *err, enum ovl_err_class class, int errnum, const char *fmt,
-                      va_list ap)
+static int error_setv(struct ovl_error *err, enum ovl_err_class class, int errnum, const char *fmt, va_list ap)
 {
         int ret = errnum > 0 ? -errnum : -EIO;
         char full[8192], cause[128] = "";

@@ -24,12 +24,10 @@ int ovl_error_set(struct ovl_error *err, enum ovl_err_class class, int errnum, c
         __attribute__((format(printf, 4, 5)));
 
 /* Like ovl_error_set() with OVL_ERR_FAILED. */
-int ovl_error_fail(struct ovl_error *err, int errnum, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+int ovl_error_fail(struct ovl_error *err, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Like ovl_error_set() with OVL_ERR_BAD_INPUT. */
-int ovl_error_bad(struct ovl_error *err, int errnum, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+int ovl_error_bad(struct ovl_error *err, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Appends detail (for example the kernel's own fs-context log) to an already set message. */
 void ovl_error_append(struct ovl_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -11,12 +11,12 @@
 #include "common/gcreport.h"
 #include "common/macro.h"
 
-int ovl_gc_report_add(struct ovl_gc_report *rep, const char *what, const char *path, const char *detail,
-                      bool removed)
+int ovl_gc_report_add(struct ovl_gc_report *rep, const char *what, const char *path, const char *detail, bool removed)
 {
         struct ovl_gc_item *grown = realloc(rep->items, (rep->count + 1) * sizeof(*grown));
-        struct ovl_gc_item item = { .what = strdup(what), .path = strdup(path), .detail = strdup(detail ? detail : ""),
-                                    .removed = removed };
+        struct ovl_gc_item item = {
+                .what = strdup(what), .path = strdup(path), .detail = strdup(detail ? detail : ""), .removed = removed
+        };
 
         if (grown)
                 rep->items = grown;

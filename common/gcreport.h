@@ -6,9 +6,9 @@
 #include <stddef.h>
 
 struct ovl_gc_item {
-        char *what;    /* "record", "lock", "cache", "probe" */
+        char *what; /* "record", "lock", "cache", "probe" */
         char *path;
-        char *detail;  /* the rootfs, or why it was removed or kept */
+        char *detail; /* the rootfs, or why it was removed or kept */
         bool removed;
 };
 
@@ -18,8 +18,7 @@ struct ovl_gc_report {
 };
 
 /* Adds one item (copies of the strings; detail may be NULL). Returns 0 or -ENOMEM. */
-int ovl_gc_report_add(struct ovl_gc_report *rep, const char *what, const char *path, const char *detail,
-                      bool removed);
+int ovl_gc_report_add(struct ovl_gc_report *rep, const char *what, const char *path, const char *detail, bool removed);
 
 void ovl_gc_report_clear(struct ovl_gc_report *report);
 

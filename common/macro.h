@@ -53,12 +53,12 @@ static inline int safe_close(int fd)
 }
 
 /* Closes what a holds and puts b there, taking b: for an fd replaced by another it stands for. */
-#define close_and_replace(a, b)                \
-        ({                                     \
-                int *_a_ = &(a);               \
-                safe_close(*_a_);              \
-                *_a_ = TAKE_FD(b);             \
-                0;                             \
+#define close_and_replace(a, b)    \
+        ({                         \
+                int *_a_ = &(a);   \
+                safe_close(*_a_);  \
+                *_a_ = TAKE_FD(b); \
+                0;                 \
         })
 
 /* Defines `static inline void name(type *p)`, a cleanup helper that releases *p with func unless it
@@ -72,26 +72,26 @@ static inline int safe_close(int fd)
         }
 
 /* Returns the fd and leaves -1 behind, so the cleanup handler does not close what was handed off. */
-#define TAKE_FD(fd)                    \
-        ({                             \
-                int _fd_ = (fd);       \
-                (fd) = -1;             \
-                _fd_;                  \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -1;       \
+                _fd_;            \
         })
 
-#define TAKE_PTR(p)                          \
-        ({                                   \
-                __typeof__(p) _p_ = (p);     \
-                (p) = NULL;                  \
-                _p_;                         \
+#define TAKE_PTR(p)                      \
+        ({                               \
+                __typeof__(p) _p_ = (p); \
+                (p) = NULL;              \
+                _p_;                     \
         })
 
 /* Retries a syscall interrupted by a signal; evaluates to the call's result. */
-#define RETRY_EINTR(expr)                                  \
-        ({                                                 \
-                long _r_;                                  \
-                do                                         \
-                        _r_ = (long) (expr);               \
-                while (_r_ < 0 && errno == EINTR);         \
-                _r_;                                       \
+#define RETRY_EINTR(expr)                          \
+        ({                                         \
+                long _r_;                          \
+                do                                 \
+                        _r_ = (long) (expr);       \
+                while (_r_ < 0 && errno == EINTR); \
+                _r_;                               \
         })

@@ -23,12 +23,12 @@ bool ovl_syscalls_new_api_disabled(void)
  * yet and are always raw. */
 
 /* Evaluates to -1/ENOSYS when the new API is switched off, like a kernel that lacks the call. */
-#define NEW_API_GUARD()                   \
-        do {                              \
-                if (new_api_disabled) {   \
-                        errno = ENOSYS;   \
-                        return -1;        \
-                }                         \
+#define NEW_API_GUARD()                 \
+        do {                            \
+                if (new_api_disabled) { \
+                        errno = ENOSYS; \
+                        return -1;      \
+                }                       \
         } while (0)
 
 int ovl_openat2(int dirfd, const char *path, const struct open_how *how, size_t size)
@@ -67,8 +67,7 @@ int ovl_fsmount(int fd, unsigned int flags, unsigned int attr_flags)
 #endif
 }
 
-int ovl_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
-                   unsigned int flags)
+int ovl_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path, unsigned int flags)
 {
         NEW_API_GUARD();
 #ifdef HAVE_MOVE_MOUNT
@@ -88,8 +87,7 @@ int ovl_open_tree(int dirfd, const char *path, unsigned int flags)
 #endif
 }
 
-int ovl_mount_setattr(int dirfd, const char *path, unsigned int flags, struct mount_attr *attr,
-                      size_t size)
+int ovl_mount_setattr(int dirfd, const char *path, unsigned int flags, struct mount_attr *attr, size_t size)
 {
         NEW_API_GUARD();
 #ifdef HAVE_MOUNT_SETATTR

@@ -63,8 +63,6 @@ int ovl_openat2(int dirfd, const char *path, const struct open_how *how, size_t 
 int ovl_fsopen(const char *fsname, unsigned int flags);
 int ovl_fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux);
 int ovl_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
-int ovl_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
-                   unsigned int flags);
+int ovl_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path, unsigned int flags);
 int ovl_open_tree(int dirfd, const char *path, unsigned int flags);
-int ovl_mount_setattr(int dirfd, const char *path, unsigned int flags, struct mount_attr *attr,
-                      size_t size);
+int ovl_mount_setattr(int dirfd, const char *path, unsigned int flags, struct mount_attr *attr, size_t size);

@@ -26,7 +26,7 @@ struct walk_level {
         char *name; /* in its parent; the caller's name for the top */
         dev_t dev;  /* who it is, checked whenever it is reached again by a path */
         ino_t ino;
-        DIR *d;     /* its listing while it is in the window; NULL once let go */
+        DIR *d; /* its listing while it is in the window; NULL once let go */
 };
 
 struct walk {
@@ -200,8 +200,10 @@ static int walk_leave(struct walk *w)
                         r = walk_changed(w);
                 else if (r == 0)
                         r = w->v->dir_leave(w->v->ctx,
-                                            &(struct ovl_walk_entry){ .dirfd = parent_fd, .name = c->name,
-                                                                      .st = &st, .depth = w->depth - 1 },
+                                            &(struct ovl_walk_entry){ .dirfd = parent_fd,
+                                                                      .name = c->name,
+                                                                      .st = &st,
+                                                                      .depth = w->depth - 1 },
                                             w->err);
                 else if (r == -ENOENT)
                         r = 0;
@@ -233,16 +235,18 @@ static int walk_step(struct walk *w)
                 return walk_fail(w, -r, "stat", de->d_name);
         if (!S_ISDIR(st.st_mode))
                 return w->v->file ? w->v->file(w->v->ctx,
-                                               &(struct ovl_walk_entry){ .dirfd = dirfd(d), .name = de->d_name,
-                                                                         .st = &st, .depth = w->depth },
+                                               &(struct ovl_walk_entry){ .dirfd = dirfd(d),
+                                                                         .name = de->d_name,
+                                                                         .st = &st,
+                                                                         .depth = w->depth },
                                                w->err)
                                   : 0;
         r = walk_enter(w, dirfd(d), de->d_name, &st);
         return r > 0 ? 0 : r;
 }
 
-int ovl_walk_tree_at(int dirfd, const char *name, unsigned flags, const struct ovl_walk_visitor *v,
-                     const char *what, struct ovl_error *err)
+int ovl_walk_tree_at(int dirfd, const char *name, unsigned flags, const struct ovl_walk_visitor *v, const char *what,
+                     struct ovl_error *err)
 {
         struct walk w = { .top_dirfd = dirfd, .flags = flags, .v = v, .what = what, .err = err };
         struct stat st;

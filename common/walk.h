@@ -50,8 +50,8 @@ enum {
  * entries that vanish while the walk runs are passed over. Resuming a listing assumes that a
  * directory nobody changes lists its entries in the same order each time it is opened, as every
  * Linux filesystem does. `what` names the tree in messages. Returns 0 or -errno with err set. */
-int ovl_walk_tree_at(int dirfd, const char *name, unsigned flags, const struct ovl_walk_visitor *v,
-                     const char *what, struct ovl_error *err);
+int ovl_walk_tree_at(int dirfd, const char *name, unsigned flags, const struct ovl_walk_visitor *v, const char *what,
+                     struct ovl_error *err);
 
 /* Removes NAME in dirfd and everything below it, at any depth, with a bounded number of open fds
  * (ovl_walk_tree_at). It never follows a symlink and never descends into another mount: a mount

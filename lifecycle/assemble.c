@@ -24,7 +24,7 @@
 struct assembly {
         struct ovl_workdir wd;
         struct ovl_layer_list layers;
-        char *rootfs;        /* canonical */
+        char *rootfs; /* canonical */
         char *parent, *name;
         int parent_fd;
         int lock_fd;
@@ -33,8 +33,8 @@ struct assembly {
         struct ovl_tree_id rootfs_id; /* R's identity when it exists already */
         char *record_dir;             /* WORK/rootfs/<id>, and its fd */
         int record_dir_fd;
-        int userns_fd;                /* --uidmap with a mount backend */
-        bool keep_lock;               /* a record stays: so does its lock file */
+        int userns_fd;  /* --uidmap with a mount backend */
+        bool keep_lock; /* a record stays: so does its lock file */
 };
 
 static double now_ms(void)
@@ -65,8 +65,8 @@ static int backend_names(char *buf, size_t size)
 
         buf[0] = '\0';
         for (const struct ovl_backend_ops *const *b = ovl_backends; *b; b++)
-                len += (size_t) snprintf(buf + len, len < size ? size - len : 0, "%s%s",
-                                         b == ovl_backends ? "" : ", ", (*b)->name);
+                len += (size_t) snprintf(buf + len, len < size ? size - len : 0, "%s%s", b == ovl_backends ? "" : ", ",
+                                         (*b)->name);
         return 0;
 }
 
@@ -117,8 +117,10 @@ static int validate_backend(const struct ovl_assemble_options *opt, const struct
         if (opt->opts.read_only && opt->opts.read_write)
                 return ovl_error_bad(err, 0, "--read-only and --read-write contradict each other");
         if ((*ret)->max_layers == 1 && opt->n_layers > 1)
-                return ovl_error_bad(err, 0, "backend %s: takes exactly one layer, %zu given; the copy and overlay "
-                                     "backends stack layers", (*ret)->name, opt->n_layers);
+                return ovl_error_bad(err, 0,
+                                     "backend %s: takes exactly one layer, %zu given; the copy and overlay "
+                                     "backends stack layers",
+                                     (*ret)->name, opt->n_layers);
         if ((*ret)->max_layers && opt->n_layers > (*ret)->max_layers)
                 return ovl_error_bad(err, 0, "backend %s: takes at most %zu layers, %zu given", (*ret)->name,
                                      (*ret)->max_layers, opt->n_layers);
@@ -143,8 +145,8 @@ static int resolve_rootfs(struct assembly *a, const char *given, struct ovl_erro
         {
                 ssize_t i = ovl_layer_list_find_containing(&a->layers, a->rootfs);
                 if (i >= 0)
-                        return ovl_error_bad(err, 0, "rootfs %s: lies inside layer %s; layers are never written",
-                                             given, a->layers.items[i].path);
+                        return ovl_error_bad(err, 0, "rootfs %s: lies inside layer %s; layers are never written", given,
+                                             a->layers.items[i].path);
         }
         a->parent_fd = open(a->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (a->parent_fd < 0)
@@ -168,9 +170,10 @@ static int check_rootfs_free(struct assembly *a, const char *given, struct ovl_e
                 return ovl_error_bad(err, 0, "rootfs %s: exists and is not a directory", given);
         /* Its owner could swap what is in it, or it, between our checks and our work. */
         if (st.st_uid != geteuid())
-                return ovl_error_bad(err, 0, "rootfs %s: belongs to uid %u, not to uid %u that runs ovlbackend; "
-                                     "give a path that does not exist yet, or an empty directory of uid %u", given,
-                                     (unsigned) st.st_uid, (unsigned) geteuid(), (unsigned) geteuid());
+                return ovl_error_bad(err, 0,
+                                     "rootfs %s: belongs to uid %u, not to uid %u that runs ovlbackend; "
+                                     "give a path that does not exist yet, or an empty directory of uid %u",
+                                     given, (unsigned) st.st_uid, (unsigned) geteuid(), (unsigned) geteuid());
         /* Checked before any work: the copy's final rename would only fail (EBUSY) at the end, and a
          * mount backend would stack on someone else's mount. */
         if (ovl_is_mount_point_at(a->parent_fd, a->name) > 0)
@@ -229,10 +232,13 @@ static int check_reachable(const struct assembly *a, const char *given, bool all
         if (fstat(cur, &got) < 0 || fstat(a->parent_fd, &want) < 0 || got.st_dev != want.st_dev ||
             got.st_ino != want.st_ino)
                 return ovl_error_fail(err, 0, "rootfs %s: its parent directory changed while it was checked", given);
-        return ovl_error_bad(err, 0, "rootfs %s: reachable by every local user (no directory above it denies "
+        return ovl_error_bad(err, 0,
+                             "rootfs %s: reachable by every local user (no directory above it denies "
                              "search to others), who could run its setuid programs as root and use its device "
-                             "nodes; put it below a directory of mode 0700 (or 0710 with a group only trusted ids are in), or pass "
-                             "--allow-reachable-rootfs to accept that", given);
+                             "nodes; put it below a directory of mode 0700 (or 0710 with a group only trusted ids are "
+                             "in), or pass "
+                             "--allow-reachable-rootfs to accept that",
+                             given);
 }
 
 /* Under the lock: an earlier record for R is either live (refuse) or unfinished (roll it back). */
@@ -303,10 +309,16 @@ static int prepare_request(struct assembly *a, const struct ovl_backend_ops *b, 
 {
         int r;
 
-        *req = (struct ovl_assemble_request){ .rootfs = a->rootfs, .rootfs_parent_fd = a->parent_fd,
-                                              .rootfs_name = a->name, .rootfs_exists = a->rootfs_exists,
-                                              .rootfs_id = a->rootfs_id, .layers = &a->layers, .opts = &opt->opts,
-                                              .work_dir = a->wd.path, .record_dir_fd = -1, .userns_fd = -1 };
+        *req = (struct ovl_assemble_request){ .rootfs = a->rootfs,
+                                              .rootfs_parent_fd = a->parent_fd,
+                                              .rootfs_name = a->name,
+                                              .rootfs_exists = a->rootfs_exists,
+                                              .rootfs_id = a->rootfs_id,
+                                              .layers = &a->layers,
+                                              .opts = &opt->opts,
+                                              .work_dir = a->wd.path,
+                                              .record_dir_fd = -1,
+                                              .userns_fd = -1 };
         if (asprintf(&a->record_dir, "%s/rootfs/%s", a->wd.path, a->id) < 0)
                 return ovl_error_fail(err, ENOMEM, "work dir %s", a->wd.path);
         req->record_dir = a->record_dir;
@@ -329,8 +341,9 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
                        struct ovl_record *rec, struct ovl_error *err)
 {
         struct ovl_assemble_request req;
-        struct ovl_run run = { .wd = &a->wd, .id = a->id, .b = b, .rec = rec, .req = &req, .layers = &a->layers,
-                               .mnt_fd = -1 };
+        struct ovl_run run = {
+                .wd = &a->wd, .id = a->id, .b = b, .rec = rec, .req = &req, .layers = &a->layers, .mnt_fd = -1
+        };
         int r = fill_record(rec, a, b, &opt->opts);
 
         if (r < 0)
@@ -354,8 +367,11 @@ static int run_backend(struct assembly *a, const struct ovl_backend_ops *b, cons
 int ovl_lifecycle_assemble(const struct ovl_assemble_options *opt, struct ovl_assemble_result *ret,
                            struct ovl_error *err)
 {
-        struct assembly a = { .wd = { .fd = -1, .rootfs_fd = -1, .locks_fd = -1 }, .parent_fd = -1, .lock_fd = -1,
-                              .record_dir_fd = -1, .userns_fd = -1 };
+        struct assembly a = { .wd = { .fd = -1, .rootfs_fd = -1, .locks_fd = -1 },
+                              .parent_fd = -1,
+                              .lock_fd = -1,
+                              .record_dir_fd = -1,
+                              .userns_fd = -1 };
         const struct ovl_backend_ops *b;
         double start = now_ms();
         int r;

@@ -30,8 +30,8 @@ int ovl_lifecycle_rollback(struct ovl_workdir *wd, const char *id, const struct 
 }
 
 /* Locks and loads the record of a rootfs path; "not assembled by ovlbackend" when there is none. */
-static int open_record(const char *work_dir, const char *rootfs, struct ovl_workdir *wd, char id[],
-                       int *ret_lock_fd, struct ovl_record *rec, struct ovl_error *err)
+static int open_record(const char *work_dir, const char *rootfs, struct ovl_workdir *wd, char id[], int *ret_lock_fd,
+                       struct ovl_record *rec, struct ovl_error *err)
 {
         _cleanup_free_ char *canonical = NULL;
         int r;
@@ -60,8 +60,7 @@ static int open_record(const char *work_dir, const char *rootfs, struct ovl_work
         return r;
 }
 
-int ovl_lifecycle_destroy(const char *work_dir, const char *rootfs, struct ovl_record *ret_rec,
-                          struct ovl_error *err)
+int ovl_lifecycle_destroy(const char *work_dir, const char *rootfs, struct ovl_record *ret_rec, struct ovl_error *err)
 {
         struct ovl_workdir wd = { .fd = -1, .rootfs_fd = -1, .locks_fd = -1 };
         struct ovl_record rec = { 0 };
@@ -97,4 +96,3 @@ out:
                 ovl_record_clear(&rec);
         return r;
 }
-

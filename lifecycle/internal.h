@@ -13,15 +13,15 @@
  * claims reach it through ovl_worker_assemble's serving of the protocol (backends/assembly.h). */
 struct ovl_run {
         struct ovl_workdir *wd;
-        const char *id;                        /* the record id */
+        const char *id; /* the record id */
         const struct ovl_backend_ops *b;
         struct ovl_record *rec;
-        struct ovl_assemble_request *req;      /* record_dir(_fd) and userns_fd filled in by the worker code */
-        struct ovl_layer_list *layers;         /* req->layers, reopened in a private namespace */
-        int checkpoints;                       /* records saved so far, for the test stop points */
-        int mnt_fd;                            /* the mount handed over, attached when the work is done */
-        bool mounted_at_rootfs;                /* the worker said it mounted at R itself (mount(2)) */
-        struct ovl_error refusal;              /* why the parent refused a request, if it did */
+        struct ovl_assemble_request *req; /* record_dir(_fd) and userns_fd filled in by the worker code */
+        struct ovl_layer_list *layers;    /* req->layers, reopened in a private namespace */
+        int checkpoints;                  /* records saved so far, for the test stop points */
+        int mnt_fd;                       /* the mount handed over, attached when the work is done */
+        bool mounted_at_rootfs;           /* the worker said it mounted at R itself (mount(2)) */
+        struct ovl_error refusal;         /* why the parent refused a request, if it did */
 };
 
 /* Saves the record of run and passes the test stop points ("checkpoint-N", "ready"). Returns 0 or

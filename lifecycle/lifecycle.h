@@ -13,9 +13,9 @@
 
 struct ovl_assemble_options {
         const char *work_dir;
-        const char *rootfs;        /* as the caller gave it */
+        const char *rootfs; /* as the caller gave it */
         const char *backend;
-        char *const *layers;       /* bottom first */
+        char *const *layers; /* bottom first */
         size_t n_layers;
         struct ovl_backend_options opts;
         bool allow_reachable_rootfs; /* --allow-reachable-rootfs: no directory above R need shut
@@ -24,7 +24,7 @@ struct ovl_assemble_options {
 
 struct ovl_assemble_result {
         const struct ovl_backend_ops *backend;
-        struct ovl_record rec;     /* the record as saved */
+        struct ovl_record rec; /* the record as saved */
         char *record_path;
         double elapsed_ms;
 };
@@ -38,14 +38,13 @@ int ovl_lifecycle_assemble(const struct ovl_assemble_options *opt, struct ovl_as
 
 /* Destroys a rootfs ovlbackend assembled; any other path is refused with "not assembled by
  * ovlbackend". On success *ret_rec holds the record it acted on. Returns 0 or -errno. */
-int ovl_lifecycle_destroy(const char *work_dir, const char *rootfs, struct ovl_record *ret_rec,
-                          struct ovl_error *err);
+int ovl_lifecycle_destroy(const char *work_dir, const char *rootfs, struct ovl_record *ret_rec, struct ovl_error *err);
 
 enum ovl_presence {
-        OVL_PRESENCE_PRESENT,   /* the backend's result is there (mounted, or the copied tree) */
-        OVL_PRESENCE_MISSING,   /* gone behind ovlbackend's back */
-        OVL_PRESENCE_STALE,     /* the record is unfinished and nobody holds its lock: gc clears it */
-        OVL_PRESENCE_BUSY,      /* an operation on it is in progress */
+        OVL_PRESENCE_PRESENT, /* the backend's result is there (mounted, or the copied tree) */
+        OVL_PRESENCE_MISSING, /* gone behind ovlbackend's back */
+        OVL_PRESENCE_STALE,   /* the record is unfinished and nobody holds its lock: gc clears it */
+        OVL_PRESENCE_BUSY,    /* an operation on it is in progress */
 };
 
 struct ovl_rootfs_info {
@@ -57,8 +56,7 @@ struct ovl_rootfs_info {
 };
 
 /* Lists every record of the work dir with what the system says of it. Returns 0 or -errno. */
-int ovl_lifecycle_list(const char *work_dir, struct ovl_rootfs_info **ret, size_t *ret_count,
-                       struct ovl_error *err);
+int ovl_lifecycle_list(const char *work_dir, struct ovl_rootfs_info **ret, size_t *ret_count, struct ovl_error *err);
 
 void ovl_rootfs_info_free(struct ovl_rootfs_info *infos, size_t count);
 
@@ -69,4 +67,3 @@ const char *ovl_presence_name(const struct ovl_rootfs_info *info);
  * directories without a record, lock files nobody holds that have no record. Never touches a ready
  * rootfs or one whose lock is held. Returns 0 or -errno. */
 int ovl_lifecycle_gc(const char *work_dir, struct ovl_gc_report *ret, struct ovl_error *err);
-

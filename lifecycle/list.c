@@ -63,8 +63,7 @@ static void describe(struct ovl_workdir *wd, struct ovl_rootfs_info *info)
                 info->scratch_bytes += tree_bytes(info->rec.scratch.items[i]);
 }
 
-int ovl_lifecycle_list(const char *work_dir, struct ovl_rootfs_info **ret, size_t *ret_count,
-                       struct ovl_error *err)
+int ovl_lifecycle_list(const char *work_dir, struct ovl_rootfs_info **ret, size_t *ret_count, struct ovl_error *err)
 {
         struct ovl_workdir wd;
         struct ovl_rootfs_info *infos = NULL;
@@ -116,4 +115,3 @@ const char *ovl_presence_name(const struct ovl_rootfs_info *info)
                 return "busy";
         }
 }
-

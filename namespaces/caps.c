@@ -26,9 +26,12 @@ int ovl_caps_limit(const int *keep, size_t n_keep, struct ovl_error *err)
 
         /* The bounding set first, while CAP_SETPCAP (which dropping from it needs) is still ours. */
         for (cap_value_t cap = 0; cap < last; cap++)
-                if (!kept(cap, keep, n_keep) && CAP_IS_SUPPORTED(cap) && cap_get_bound(cap) > 0 && cap_drop_bound(cap) < 0)
-                        return ovl_error_set(err, OVL_ERR_UNSUPPORTED, errno, "sandbox: dropping capability %d from "
-                                             "the bounding set", (int) cap);
+                if (!kept(cap, keep, n_keep) && CAP_IS_SUPPORTED(cap) && cap_get_bound(cap) > 0 &&
+                    cap_drop_bound(cap) < 0)
+                        return ovl_error_set(err, OVL_ERR_UNSUPPORTED, errno,
+                                             "sandbox: dropping capability %d from "
+                                             "the bounding set",
+                                             (int) cap);
         if (CAP_AMBIENT_SUPPORTED() && cap_reset_ambient() < 0)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, errno, "sandbox: clearing the ambient capabilities");
         now = cap_get_proc();

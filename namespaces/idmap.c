@@ -47,8 +47,8 @@ int ovl_idmap_add(struct ovl_idmap *m, bool gid, const char *spec, struct ovl_er
         if (parse_id(p, &p, UINT32_MAX - 1, &in) < 0 || *p++ != ':' || parse_id(p, &p, UINT32_MAX - 1, &out) < 0 ||
             *p++ != ':' || parse_id(p, &p, UINT32_MAX, &count) < 0 || *p || count == 0 || in + count > UINT32_MAX ||
             out + count > UINT32_MAX)
-                return ovl_error_bad(err, 0, "%s=%s: expected CONTAINER:HOST:COUNT (COUNT > 0, ids below 2^32-1)",
-                                     opt, spec);
+                return ovl_error_bad(err, 0, "%s=%s: expected CONTAINER:HOST:COUNT (COUNT > 0, ids below 2^32-1)", opt,
+                                     spec);
         if (*n == OVL_IDMAP_MAX)
                 return ovl_error_bad(err, 0, "%s: at most %d ranges", opt, OVL_IDMAP_MAX);
         r = (struct ovl_id_range){ (uint32_t) in, (uint32_t) out, (uint32_t) count };

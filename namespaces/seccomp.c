@@ -14,7 +14,8 @@
 
 /* What the file work, memory, signals, time and the worker's own plumbing use (glibc and the
  * sanitizers included). Names this libseccomp or architecture does not know are skipped. */
-/* clang-format off: a table, filled to the line. */
+/* A table, filled to the line. */
+/* clang-format off */
 static const char *const base_calls[] = {
         "read", "write", "pread64", "pwrite64", "readv", "writev", "close", "close_range", "open", "openat",
         "openat2", "creat", "stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs", "lseek",
@@ -23,8 +24,8 @@ static const char *const base_calls[] = {
         "fchmodat2", "chown", "fchown", "lchown", "fchownat", "utimensat", "mknod", "mknodat", "getxattr",
         "lgetxattr", "fgetxattr", "setxattr", "lsetxattr", "fsetxattr", "listxattr", "llistxattr",
         "flistxattr", "removexattr", "lremovexattr", "fremovexattr", "fsync", "fdatasync", "syncfs",
-        "ftruncate", "fallocate", "copy_file_range", "sendfile", "fcntl", "flock", "dup", "dup2", "dup3", "pipe2", "access",
-        "faccessat", "faccessat2", "chdir", "fchdir", "getcwd", "umask", "mmap", "munmap", "mremap",
+        "ftruncate", "fallocate", "copy_file_range", "sendfile", "fcntl", "flock", "dup", "dup2", "dup3",
+        "pipe2", "access", "faccessat", "faccessat2", "chdir", "fchdir", "getcwd", "umask", "mmap", "munmap", "mremap",
         "mprotect", "madvise", "mincore", "brk", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
         "sigaltstack", "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
         "getresgid", "getgroups", "exit", "exit_group", "futex", "set_robust_list", "get_robust_list",

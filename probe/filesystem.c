@@ -22,14 +22,12 @@ static const struct {
         const char *name;
         bool overlay_ok; /* may hold overlay layers and upper dirs */
 } fs_types[] = {
-        { 0xEF53, "ext4", true },          { 0x58465342, "xfs", true },
-        { 0x9123683E, "btrfs", true },     { 0x01021994, "tmpfs", true },
-        { 0x794c7630, "overlay", false },  { 0x6969, "nfs", false },
-        { 0x2fc12fc1, "zfs", true },       { 0xf15f, "ecryptfs", false },
-        { 0x61756673, "aufs", false },     { 0x65735546, "fuse", false },
-        { 0x73717368, "squashfs", true },  { 0xE0F5E1E2, "erofs", true },
-        { 0x5346544e, "ntfs", false },     { 0x4d44, "vfat", false },
-        { 0xFF534D42, "cifs", false },     { 0x01021997, "9p", false },
+        { 0xEF53, "ext4", true },      { 0x58465342, "xfs", true },      { 0x9123683E, "btrfs", true },
+        { 0x01021994, "tmpfs", true }, { 0x794c7630, "overlay", false }, { 0x6969, "nfs", false },
+        { 0x2fc12fc1, "zfs", true },   { 0xf15f, "ecryptfs", false },    { 0x61756673, "aufs", false },
+        { 0x65735546, "fuse", false }, { 0x73717368, "squashfs", true }, { 0xE0F5E1E2, "erofs", true },
+        { 0x5346544e, "ntfs", false }, { 0x4d44, "vfat", false },        { 0xFF534D42, "cifs", false },
+        { 0x01021997, "9p", false },
 };
 
 static void probe_backing_fs(struct probe_ctx *c)
@@ -71,7 +69,8 @@ static void probe_d_type(struct probe_ctx *c)
                 return probe_add_errno(c, "d_type", false, -r, "getdents on a fresh directory");
         f = probe_add(c, "d_type", ok, "getdents on a fresh directory");
         if (!ok)
-                probe_detail(f, "entries come back as DT_UNKNOWN (xfs needs mkfs.xfs -n ftype=1, ext4 the filetype feature)");
+                probe_detail(f, "entries come back as DT_UNKNOWN (xfs needs mkfs.xfs -n ftype=1, ext4 the filetype "
+                                "feature)");
 }
 
 static void probe_copy_accel(struct probe_ctx *c)

@@ -8,10 +8,10 @@
 
 struct probe_ctx {
         struct ovl_probe_result *res;
-        int scratch;         /* the scratch directory (also the process's working directory) */
-        bool private_ns;     /* test mounts may be attached: we are in our own mount namespace */
-        char ns_error[160];  /* why not, when not */
-        bool is_root;        /* trusted.* xattrs and device nodes can be made */
+        int scratch;        /* the scratch directory (also the process's working directory) */
+        bool private_ns;    /* test mounts may be attached: we are in our own mount namespace */
+        char ns_error[160]; /* why not, when not */
+        bool is_root;       /* trusted.* xattrs and device nodes can be made */
 };
 
 /* Adds a feature (yes/no and how it was found) and returns it, for a detail to be added. */
@@ -27,6 +27,6 @@ void probe_needs(struct probe_ctx *c, const char *key, const char *what);
 void probe_detail(struct ovl_probe_feature *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The steps, each in its own module. */
-void probe_filesystem(struct probe_ctx *c);  /* backing fs, d_type, reflink, copy_file_range */
-void probe_overlay(struct probe_ctx *c);     /* overlayfs, its mount API, options and limits */
-void probe_sandbox(struct probe_ctx *c);     /* openat2, open_tree/move_mount, idmap, userns, seccomp */
+void probe_filesystem(struct probe_ctx *c); /* backing fs, d_type, reflink, copy_file_range */
+void probe_overlay(struct probe_ctx *c);    /* overlayfs, its mount API, options and limits */
+void probe_sandbox(struct probe_ctx *c);    /* openat2, open_tree/move_mount, idmap, userns, seccomp */

@@ -31,11 +31,11 @@
 #define STACK_BOUND 2048 /* the largest stack the probe tries */
 
 enum via {
-        VIA_BEST,       /* the best way found so far */
-        VIA_PLUS,       /* fsopen, one lowerdir+ (datadir+) string per layer */
-        VIA_PLUS_FDS,   /* fsopen, one lowerdir+ (datadir+) per layer, by fd */
-        VIA_LOWERDIR,   /* fsopen, one "lowerdir" string "a:b::data" */
-        VIA_LEGACY,     /* mount(2) */
+        VIA_BEST,     /* the best way found so far */
+        VIA_PLUS,     /* fsopen, one lowerdir+ (datadir+) string per layer */
+        VIA_PLUS_FDS, /* fsopen, one lowerdir+ (datadir+) per layer, by fd */
+        VIA_LOWERDIR, /* fsopen, one "lowerdir" string "a:b::data" */
+        VIA_LEGACY,   /* mount(2) */
 };
 
 /* One test mount: lowers top first, by name in the scratch dir (or by fd for VIA_PLUS_FDS). */
@@ -43,10 +43,10 @@ struct trial {
         const char *const *names;
         const int *fds;
         size_t n;
-        const char *data;  /* a data-only lower, or NULL */
-        bool upper;        /* a fresh upper and work dir */
-        const char *opt;   /* one more option, or NULL */
-        const char *val;   /* its value, NULL for a flag */
+        const char *data; /* a data-only lower, or NULL */
+        bool upper;       /* a fresh upper and work dir */
+        const char *opt;  /* one more option, or NULL */
+        const char *val;  /* its value, NULL for a flag */
         enum via via;
 };
 
@@ -149,8 +149,8 @@ static int mount_legacy(struct probe_ctx *c, const struct trial *t, char *msg, s
                 len += (size_t) snprintf(opts + len, len < (size_t) page ? (size_t) page - len : 0,
                                          ",upperdir=%s,workdir=%s", upper, work);
         if (t->opt)
-                len += (size_t) snprintf(opts + len, len < (size_t) page ? (size_t) page - len : 0, ",%s%s%s",
-                                         t->opt, t->val ? "=" : "", t->val ? t->val : "");
+                len += (size_t) snprintf(opts + len, len < (size_t) page ? (size_t) page - len : 0, ",%s%s%s", t->opt,
+                                         t->val ? "=" : "", t->val ? t->val : "");
         if (!ovl_in_initial_userns())
                 len += (size_t) snprintf(opts + len, len < (size_t) page ? (size_t) page - len : 0, ",userxattr");
         if (len >= (size_t) page)
@@ -278,8 +278,9 @@ static void probe_api(struct probe_ctx *c)
         struct ovl_probe_feature *f = probe_add(c, "fsopen", fs >= 0, "fsopen(\"overlay\")");
 
         if (fs < 0)
-                probe_detail(f, "%s", ovl_syscalls_new_api_disabled() ? "switched off (OVLBACKEND_LEGACY_MOUNT_API=1)"
-                                                                     : strerror(errno));
+                probe_detail(f, "%s",
+                             ovl_syscalls_new_api_disabled() ? "switched off (OVLBACKEND_LEGACY_MOUNT_API=1)"
+                                                             : strerror(errno));
         t.via = VIA_PLUS;
         if (fs >= 0 && try_view(c, "lowerdir+", "a test mount with one fsconfig lowerdir+ per layer", &t))
                 best_via = VIA_PLUS;
@@ -365,8 +366,8 @@ static void probe_stack(struct probe_ctx *c)
                         hi = mid, snprintf(first_no, sizeof(first_no), "%s", msg);
         }
         c->res->max_layers = (long) lo;
-        snprintf(c->res->max_layers_how, sizeof(c->res->max_layers_how),
-                 "test mounts, binary search up to %d%s%s", STACK_BOUND, *first_no ? "; one more: " : "", first_no);
+        snprintf(c->res->max_layers_how, sizeof(c->res->max_layers_how), "test mounts, binary search up to %d%s%s",
+                 STACK_BOUND, *first_no ? "; one more: " : "", first_no);
         for (size_t i = 0; i < made; i++)
                 free((char *) names[i]);
 }
@@ -395,9 +396,12 @@ static void probe_string_limit(struct probe_ctx *c)
 static const struct {
         const char *key, *opt, *val;
 } options[] = {
-        { "redirect_dir", "redirect_dir", "on" }, { "index", "index", "on" },
-        { "metacopy", "metacopy", "on" },         { "xino", "xino", "on" },
-        { "volatile", "volatile", NULL },         { "userxattr", "userxattr", NULL },
+        { "redirect_dir", "redirect_dir", "on" },
+        { "index", "index", "on" },
+        { "metacopy", "metacopy", "on" },
+        { "xino", "xino", "on" },
+        { "volatile", "volatile", NULL },
+        { "userxattr", "userxattr", NULL },
         { "uuid", "uuid", "on" },
 };
 
@@ -405,8 +409,9 @@ static const struct {
 static void probe_options(struct probe_ctx *c)
 {
         for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-                struct trial t = { .names = test_lowers, .n = 2, .upper = true, .opt = options[i].opt,
-                                 .val = options[i].val };
+                struct trial t = {
+                        .names = test_lowers, .n = 2, .upper = true, .opt = options[i].opt, .val = options[i].val
+                };
                 char how[96], msg[256] = "";
                 _cleanup_close_ int m = -1;
 
@@ -433,7 +438,8 @@ static void probe_xattr_whiteouts(struct probe_ctx *c)
         if (mkdir("x0", 0755) < 0 || mkdir("x0/d", 0755) < 0 || write_file("x0/d/gone", "x") < 0 ||
             mkdir("x1", 0755) < 0 || mkdir("x1/d", 0755) < 0 || write_file("x1/d/gone", "") < 0 ||
             setxattr("x1/d/gone", xattr_name("whiteout"), "", 0, 0) < 0 ||
-            setxattr("x1/d", xattr_name("whiteouts"), "", 0, 0) < 0 || setxattr("x1/d", xattr_name("opaque"), "x", 1, 0) < 0)
+            setxattr("x1/d", xattr_name("whiteouts"), "", 0, 0) < 0 ||
+            setxattr("x1/d", xattr_name("opaque"), "x", 1, 0) < 0)
                 snprintf(msg, sizeof(msg), "making the test layers: %s", strerror(errno));
         else if ((m = try_mount(c, &t, msg, sizeof(msg))) >= 0) {
                 r = absent(m, "d/gone") ? listed(m, "d", "gone") : 1;
@@ -532,7 +538,8 @@ static void probe_rootless(struct probe_ctx *c)
             mkdir("rl1", 0755) < 0 || mknod("rl1/gone", S_IFCHR | 0000, makedev(0, 0)) < 0 ||
             mkdir("rl1/dir", 0755) < 0 || setxattr("rl1/dir", "user.overlay.opaque", "y", 1, 0) < 0 ||
             write_file("rl1/dir/new", "x") < 0)
-                return probe_detail(probe_add(c, "rootless_overlay", false, "making two test layers as root"), "%s", strerror(errno));
+                return probe_detail(probe_add(c, "rootless_overlay", false, "making two test layers as root"), "%s",
+                                    strerror(errno));
         pid = fork();
         if (pid == 0)
                 rootless_child(c);
@@ -569,9 +576,10 @@ void probe_overlay(struct probe_ctx *c)
                       &basic))
                 return;
         f = &c->res->features[c->res->count - 1];
-        probe_detail(f, "via %s", best_via == VIA_PLUS ? "fsopen + lowerdir+" : best_via == VIA_LOWERDIR
-                                                                                    ? "fsopen + lowerdir"
-                                                                                    : "mount(2)");
+        probe_detail(f, "via %s",
+                     best_via == VIA_PLUS       ? "fsopen + lowerdir+"
+                     : best_via == VIA_LOWERDIR ? "fsopen + lowerdir"
+                                                : "mount(2)");
         probe_detached_layers(c);
         probe_data_only(c);
         probe_stack(c);

@@ -85,13 +85,15 @@ static void recommend(struct ovl_probe_result *res)
                         res->recommended_backend = "copy";
                         snprintf(res->reason, sizeof(res->reason),
                                  "overlay cannot work here (%s: no); copy works on any filesystem; bind suits "
-                                 "single-layer images", needed[i]);
+                                 "single-layer images",
+                                 needed[i]);
                         return;
                 }
         res->recommended_backend = "overlay";
         snprintf(res->reason, sizeof(res->reason),
                  "overlayfs honours whiteouts and opaque dirs on %s, up to %ld layers per mount; bind suits "
-                 "single-layer images", res->fs_type, res->max_layers);
+                 "single-layer images",
+                 res->fs_type, res->max_layers);
 }
 
 /* A private mount namespace for the test mounts: nothing made in it propagates to the host. */

@@ -14,7 +14,7 @@
 #define OVL_PROBE_MAX_PARAMS 24
 
 struct ovl_probe_feature {
-        const char *key;  /* stable JSON key */
+        const char *key; /* stable JSON key */
         bool supported;
         char how[112];    /* how it was determined */
         char detail[256]; /* the kernel's error text on "no", or a value */
@@ -51,10 +51,10 @@ bool ovl_probe_yes(const struct ovl_probe_result *res, const char *key);
 
 /* What the overlay backend needs to know about this kernel. */
 struct ovl_overlay_caps {
-        bool new_api;     /* fsopen("overlay") and lowerdir+ work */
-        bool layer_fds;   /* lowerdir+ takes layers as fds (FSCONFIG_SET_FD) */
-        long max_layers;  /* the kernel's stack limit */
-        bool from_cache;  /* read from this boot's cache rather than probed now */
+        bool new_api;    /* fsopen("overlay") and lowerdir+ work */
+        bool layer_fds;  /* lowerdir+ takes layers as fds (FSCONFIG_SET_FD) */
+        long max_layers; /* the kernel's stack limit */
+        bool from_cache; /* read from this boot's cache rather than probed now */
 };
 
 /* The overlay capabilities: read from WORK/probe/ when this boot already probed them (with the

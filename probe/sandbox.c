@@ -59,8 +59,9 @@ static void probe_open_tree(struct probe_ctx *c)
  * or -errno. */
 static int make_userns(void)
 {
-        struct ovl_idmap m = { .uid = { { 0, IDMAP_BASE, 65536 } }, .gid = { { 0, IDMAP_BASE, 65536 } },
-                               .n_uid = 1, .n_gid = 1 };
+        struct ovl_idmap m = {
+                .uid = { { 0, IDMAP_BASE, 65536 } }, .gid = { { 0, IDMAP_BASE, 65536 } }, .n_uid = 1, .n_gid = 1
+        };
         int fd, r = ovl_idmap_userns(&m, &fd, NULL);
 
         return r < 0 ? r : fd;
@@ -98,8 +99,10 @@ static void probe_idmap_layers(struct probe_ctx *c, int userns)
                 ok = fstatat(mnt, "kept", &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid == IDMAP_BASE;
         f = probe_add(c, "idmap_layers", ok, "an overlay test mount whose bottom layer is an idmapped clone");
         if (!ok)
-                probe_detail(f, "%s", bottom < 0 ? strerror(-bottom) : mnt < 0 ? strerror(errno)
-                                                                             : "ids are not mapped in the view");
+                probe_detail(f, "%s",
+                             bottom < 0 ? strerror(-bottom)
+                             : mnt < 0  ? strerror(errno)
+                                        : "ids are not mapped in the view");
 }
 
 static void probe_idmap(struct probe_ctx *c)
@@ -178,7 +181,8 @@ static void probe_seccomp(struct probe_ctx *c)
 {
         const struct scmp_version *v = seccomp_version();
         int r = in_child(seccomp_works);
-        struct ovl_probe_feature *f = probe_add(c, "seccomp", r == 0, "a libseccomp filter loaded in a child, then hit");
+        struct ovl_probe_feature *f = probe_add(c, "seccomp", r == 0,
+                                                "a libseccomp filter loaded in a child, then hit");
 
         probe_detail(f, "%s%slibseccomp %u.%u.%u", r ? strerror(r) : "", r ? "; " : "", v->major, v->minor, v->micro);
 }

@@ -197,8 +197,8 @@ static int parse_tree(const char *s, struct ovl_record *rec)
 }
 
 /* The keys that may appear once, as bits, so a repeated one is caught. */
-static const char *const single_keys[] = { "rootfs", "backend", "state", "created", "pid", "read_only", "tree",
-                                           "mount_id", "mount_id_reusable" };
+static const char *const single_keys[] = { "rootfs",    "backend", "state",    "created",          "pid",
+                                           "read_only", "tree",    "mount_id", "mount_id_reusable" };
 
 static int list_field(struct ovl_strlist *l, const char *value)
 {
@@ -257,8 +257,7 @@ static int apply_field(struct ovl_record *rec, unsigned *seen, const char *key, 
         return -ENOENT;
 }
 
-int ovl_record_parse(const char *text, size_t len, const char *source, struct ovl_record *ret,
-                     struct ovl_error *err)
+int ovl_record_parse(const char *text, size_t len, const char *source, struct ovl_record *ret, struct ovl_error *err)
 {
         struct ovl_record rec = { 0 };
         const char *p = text, *end = text + len;

@@ -70,8 +70,7 @@ int ovl_record_format(const struct ovl_record *rec, char **ret_text, size_t *ret
 
 /* Parses a record. Anything malformed (no version line, unknown key, bad escape, missing rootfs or
  * backend, bad number) fails with a message naming `source` and the line. Returns 0 or -errno. */
-int ovl_record_parse(const char *text, size_t len, const char *source, struct ovl_record *ret,
-                     struct ovl_error *err);
+int ovl_record_parse(const char *text, size_t len, const char *source, struct ovl_record *ret, struct ovl_error *err);
 
 /* Frees everything rec owns and zeroes it. */
 void ovl_record_clear(struct ovl_record *rec);

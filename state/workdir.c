@@ -38,14 +38,17 @@ int ovl_workdir_check_private(int fd, const char *path, struct ovl_error *err)
         if (!S_ISDIR(st.st_mode))
                 return ovl_error_bad(err, ENOTDIR, "work dir %s", path);
         if (st.st_uid != geteuid())
-                return ovl_error_bad(err, 0, "work dir %s: owned by uid %u, not by uid %u that runs ovlbackend; its "
+                return ovl_error_bad(err, 0,
+                                     "work dir %s: owned by uid %u, not by uid %u that runs ovlbackend; its "
                                      "records decide what ovlbackend deletes, so only it may own them: chown %u %s "
-                                     "&& chmod 0700 %s (or use another --work-dir)", path, (unsigned) st.st_uid,
-                                     (unsigned) geteuid(), (unsigned) geteuid(), path, path);
+                                     "&& chmod 0700 %s (or use another --work-dir)",
+                                     path, (unsigned) st.st_uid, (unsigned) geteuid(), (unsigned) geteuid(), path,
+                                     path);
         if (st.st_mode & (S_IWGRP | S_IWOTH))
-                return ovl_error_bad(err, 0, "work dir %s: writable by group or others (mode %04o); its records "
-                                     "decide what ovlbackend deletes: chmod 0700 %s", path,
-                                     (unsigned) (st.st_mode & 07777), path);
+                return ovl_error_bad(err, 0,
+                                     "work dir %s: writable by group or others (mode %04o); its records "
+                                     "decide what ovlbackend deletes: chmod 0700 %s",
+                                     path, (unsigned) (st.st_mode & 07777), path);
         return 0;
 }
 
@@ -85,7 +88,8 @@ static int check_ancestors(const char *canonical, struct ovl_error *err)
                 return ovl_error_fail(err, -r, "work dir %s: its ancestors", canonical);
         if (r == 0)
                 return 0;
-        return ovl_error_bad(err, 0, "work dir %s: ancestor %s (uid %u, mode %04o) may be changed by another user, "
+        return ovl_error_bad(err, 0,
+                             "work dir %s: ancestor %s (uid %u, mode %04o) may be changed by another user, "
                              "who could swap the work dir; put the work dir where only root can change the path to it",
                              canonical, dir, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
 }
@@ -100,8 +104,8 @@ static int open_subdir(int parent, const char *name, bool create)
 
 /* Opens name in parent, WORK/rel (creating it when `create`), and checks that only we can change
  * it. Returns 0 and the fd, -ENOENT (missing, no message) when !create, or -errno with err set. */
-static int open_private_subdir(const struct ovl_workdir *wd, int parent, const char *name, const char *rel,
-                               bool create, int *ret_fd, struct ovl_error *err)
+static int open_private_subdir(const struct ovl_workdir *wd, int parent, const char *name, const char *rel, bool create,
+                               int *ret_fd, struct ovl_error *err)
 {
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = open_subdir(parent, name, create);
@@ -212,8 +216,7 @@ static void lock_name(char *buf, size_t size, const char *id)
         snprintf(buf, size, "%s.lock", id);
 }
 
-int ovl_workdir_lock(struct ovl_workdir *wd, const char *id, bool wait, int *ret_lock_fd,
-                     struct ovl_error *err)
+int ovl_workdir_lock(struct ovl_workdir *wd, const char *id, bool wait, int *ret_lock_fd, struct ovl_error *err)
 {
         char name[OVL_RECORD_ID_LEN + 8];
 
@@ -233,8 +236,8 @@ int ovl_workdir_lock(struct ovl_workdir *wd, const char *id, bool wait, int *ret
                  * open and our flock, we hold a lock nobody else can see: take a fresh one. */
                 if (fstat(fd, &held) < 0)
                         return ovl_error_fail(err, errno, "lock %s/locks/%s", wd->path, name);
-                if (fstatat(wd->locks_fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    now.st_ino == held.st_ino && now.st_dev == held.st_dev) {
+                if (fstatat(wd->locks_fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == held.st_ino &&
+                    now.st_dev == held.st_dev) {
                         *ret_lock_fd = TAKE_FD(fd);
                         return 0;
                 }
@@ -254,8 +257,7 @@ void ovl_workdir_unlock(struct ovl_workdir *wd, const char *id, int lock_fd, boo
         close(lock_fd);
 }
 
-int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd,
-                           struct ovl_error *err)
+int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd, struct ovl_error *err)
 {
         _cleanup_free_ char *rel = NULL;
 
@@ -266,8 +268,7 @@ int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, 
         return open_private_subdir(wd, wd->rootfs_fd, id, rel, create, ret_fd, err);
 }
 
-int ovl_workdir_load_record(struct ovl_workdir *wd, const char *id, struct ovl_record *ret,
-                            struct ovl_error *err)
+int ovl_workdir_load_record(struct ovl_workdir *wd, const char *id, struct ovl_record *ret, struct ovl_error *err)
 {
         _cleanup_close_ int dirfd = -1;
         _cleanup_free_ char *text = NULL, *source = NULL;
@@ -286,8 +287,7 @@ int ovl_workdir_load_record(struct ovl_workdir *wd, const char *id, struct ovl_r
         return ovl_record_parse(text, strlen(text), source, ret, err);
 }
 
-int ovl_workdir_save_record(struct ovl_workdir *wd, const char *id, const struct ovl_record *rec,
-                            struct ovl_error *err)
+int ovl_workdir_save_record(struct ovl_workdir *wd, const char *id, const struct ovl_record *rec, struct ovl_error *err)
 {
         _cleanup_close_ int dirfd = -1;
         _cleanup_free_ char *text = NULL;

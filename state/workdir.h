@@ -49,15 +49,13 @@ void ovl_workdir_record_id(const char *rootfs, char ret_id[OVL_RECORD_ID_LEN + 1
 /* Takes the lock of record id. With !wait a held lock fails with -EBUSY. The lock file is
  * re-checked after locking so that a concurrent remover cannot leave us holding a deleted file.
  * Returns 0 and the lock fd, or -errno. */
-int ovl_workdir_lock(struct ovl_workdir *wd, const char *id, bool wait, int *ret_lock_fd,
-                     struct ovl_error *err);
+int ovl_workdir_lock(struct ovl_workdir *wd, const char *id, bool wait, int *ret_lock_fd, struct ovl_error *err);
 
 /* Releases a lock and, with `remove`, deletes its lock file first (while still holding it). */
 void ovl_workdir_unlock(struct ovl_workdir *wd, const char *id, int lock_fd, bool remove);
 
 /* Loads the record of id. Returns 0, -ENOENT (no record) without a message, or -errno. */
-int ovl_workdir_load_record(struct ovl_workdir *wd, const char *id, struct ovl_record *ret,
-                            struct ovl_error *err);
+int ovl_workdir_load_record(struct ovl_workdir *wd, const char *id, struct ovl_record *ret, struct ovl_error *err);
 
 /* Writes the record of id atomically, creating rootfs/<id>/. Returns 0 or -errno. */
 int ovl_workdir_save_record(struct ovl_workdir *wd, const char *id, const struct ovl_record *rec,
@@ -68,8 +66,7 @@ int ovl_workdir_remove_record(struct ovl_workdir *wd, const char *id, struct ovl
 
 /* Opens rootfs/<id>/ (creating it when `create`), checked like the work dir itself. Returns 0 and
  * the fd, -ENOENT (missing, no message) when !create, or -errno with err set. */
-int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd,
-                           struct ovl_error *err);
+int ovl_workdir_record_dir(struct ovl_workdir *wd, const char *id, bool create, int *ret_fd, struct ovl_error *err);
 
 /* Lists the ids under rootfs/ into a new NULL-terminated array. Returns 0 or -errno. */
 int ovl_workdir_list_ids(struct ovl_workdir *wd, char ***ret_ids, size_t *ret_count);

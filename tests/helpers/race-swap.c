@@ -101,7 +101,6 @@ int main(int argc, char **argv)
                 if (now_s() >= end)
                         break;
         }
-        fprintf(stderr, "race-swap: %llu exchanges (%llu tries found an entry missing or mounted on)\n", done,
-                waited);
+        fprintf(stderr, "race-swap: %llu exchanges (%llu tries found an entry missing or mounted on)\n", done, waited);
         return r < 0 && r != -ENOENT && r != -EBUSY;
 }

@@ -85,8 +85,8 @@ static int serve(void *data, const void *msg, size_t len, int fd, struct ovl_err
         int r = ovl_claim_request_parse(msg, len, &q, err);
 
         ck_assert_int_eq(r, 0);
-        s->len += (size_t) snprintf(s->log + s->len, sizeof(s->log) - s->len, "%d %d %s fd=%s\n", q.op, q.kind,
-                                    q.path, fd >= 0 ? "yes" : "no");
+        s->len += (size_t) snprintf(s->log + s->len, sizeof(s->log) - s->len, "%d %d %s fd=%s\n", q.op, q.kind, q.path,
+                                    fd >= 0 ? "yes" : "no");
         if (fd >= 0)
                 close(fd); /* serve owns it */
         if ((int) q.op == s->refuse_op)
@@ -122,7 +122,8 @@ START_TEST(test_round_trip_in_process)
         struct ovl_error err = { 0 };
 
         ovl_sandbox_configure(&off);
-        ck_assert_int_eq(ovl_sandbox_run(&(struct ovl_sandbox_policy){ 0 }, false, NULL, 0, work, NULL, serve, &s, &err),
+        ck_assert_int_eq(ovl_sandbox_run(&(struct ovl_sandbox_policy){ 0 }, false, NULL, 0, work, NULL, serve, &s,
+                                         &err),
                          0);
         ck_assert_str_eq(s.log, "1 1 /x/.r.1.ovlbackend-tmp fd=no\n"
                                 "2 1 /x/.r.1.ovlbackend-tmp fd=yes\n"
@@ -139,7 +140,8 @@ START_TEST(test_refusal_reaches_the_backend)
         struct ovl_error err = { 0 };
 
         ovl_sandbox_configure(&off);
-        ck_assert_int_eq(ovl_sandbox_run(&(struct ovl_sandbox_policy){ 0 }, false, NULL, 0, work, NULL, serve, &s, &err),
+        ck_assert_int_eq(ovl_sandbox_run(&(struct ovl_sandbox_policy){ 0 }, false, NULL, 0, work, NULL, serve, &s,
+                                         &err),
                          -EPERM);
         ck_assert(err.set);
         ck_assert_str_eq(err.msg, "refused: Operation not permitted");

@@ -59,14 +59,14 @@ START_TEST(test_utf8_len_valid)
 {
         ck_assert_uint_eq(ovl_escape_utf8_len("a"), 1);
         ck_assert_uint_eq(ovl_escape_utf8_len("\x7f"), 1);
-        ck_assert_uint_eq(ovl_escape_utf8_len("\xc2\x80"), 2);      /* U+0080 */
-        ck_assert_uint_eq(ovl_escape_utf8_len("\xc3\xa9"), 2);      /* é */
-        ck_assert_uint_eq(ovl_escape_utf8_len("\xdf\xbf"), 2);      /* U+07FF */
-        ck_assert_uint_eq(ovl_escape_utf8_len("\xe0\xa0\x80"), 3);  /* U+0800 */
-        ck_assert_uint_eq(ovl_escape_utf8_len("\xe6\x97\xa5"), 3);  /* 日 */
-        ck_assert_uint_eq(ovl_escape_utf8_len("\xed\x9f\xbf"), 3);  /* U+D7FF */
-        ck_assert_uint_eq(ovl_escape_utf8_len("\xee\x80\x80"), 3);  /* U+E000 */
-        ck_assert_uint_eq(ovl_escape_utf8_len("\xef\xbf\xbd"), 3);  /* U+FFFD */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\xc2\x80"), 2);         /* U+0080 */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\xc3\xa9"), 2);         /* é */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\xdf\xbf"), 2);         /* U+07FF */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\xe0\xa0\x80"), 3);     /* U+0800 */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\xe6\x97\xa5"), 3);     /* 日 */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\xed\x9f\xbf"), 3);     /* U+D7FF */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\xee\x80\x80"), 3);     /* U+E000 */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\xef\xbf\xbd"), 3);     /* U+FFFD */
         ck_assert_uint_eq(ovl_escape_utf8_len("\xf0\x90\x80\x80"), 4); /* U+10000 */
         ck_assert_uint_eq(ovl_escape_utf8_len("\xf0\x9f\x98\x80"), 4); /* 😀 */
         ck_assert_uint_eq(ovl_escape_utf8_len("\xf4\x8f\xbf\xbf"), 4); /* U+10FFFF */
@@ -75,9 +75,9 @@ END_TEST
 
 START_TEST(test_utf8_len_invalid)
 {
-        ck_assert_uint_eq(ovl_escape_utf8_len("\x80"), 0);             /* stray continuation */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\x80"), 0); /* stray continuation */
         ck_assert_uint_eq(ovl_escape_utf8_len("\xbf"), 0);
-        ck_assert_uint_eq(ovl_escape_utf8_len("\xc0\xaf"), 0);         /* overlong '/' */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\xc0\xaf"), 0); /* overlong '/' */
         ck_assert_uint_eq(ovl_escape_utf8_len("\xc1\xbf"), 0);
         ck_assert_uint_eq(ovl_escape_utf8_len("\xe0\x80\xaf"), 0);     /* overlong '/' */
         ck_assert_uint_eq(ovl_escape_utf8_len("\xe0\x9f\xbf"), 0);     /* overlong U+07FF */
@@ -88,10 +88,10 @@ START_TEST(test_utf8_len_invalid)
         ck_assert_uint_eq(ovl_escape_utf8_len("\xf5\x80\x80\x80"), 0);
         ck_assert_uint_eq(ovl_escape_utf8_len("\xff"), 0);
         ck_assert_uint_eq(ovl_escape_utf8_len("\xfe"), 0);
-        ck_assert_uint_eq(ovl_escape_utf8_len("\xc3"), 0);             /* cut short by the NUL */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\xc3"), 0); /* cut short by the NUL */
         ck_assert_uint_eq(ovl_escape_utf8_len("\xe6\x97"), 0);
         ck_assert_uint_eq(ovl_escape_utf8_len("\xf0\x9f\x98"), 0);
-        ck_assert_uint_eq(ovl_escape_utf8_len("\xc3/"), 0);            /* cut short by ASCII */
+        ck_assert_uint_eq(ovl_escape_utf8_len("\xc3/"), 0); /* cut short by ASCII */
         ck_assert_uint_eq(ovl_escape_utf8_len("\xe6\x97/"), 0);
         ck_assert_uint_eq(ovl_escape_utf8_len("\xf0\x9f\x98\xc3\xa9"), 0);
 }
@@ -138,7 +138,9 @@ END_TEST
 START_TEST(test_text_c1_controls)
 {
         /* U+009B is CSI, which some terminals obey like ESC [. */
-        assert_escaped("\xc2\x9b" "31m", "\\xc2\\x9b31m");
+        assert_escaped("\xc2\x9b"
+                       "31m",
+                       "\\xc2\\x9b31m");
         assert_escaped("\xc2\x80\xc2\x85\xc2\x9f", "\\xc2\\x80\\xc2\\x85\\xc2\\x9f");
 }
 END_TEST
@@ -150,7 +152,9 @@ START_TEST(test_text_invalid_utf8)
         assert_escaped("\xc0\xaf", "\\xc0\\xaf");
         assert_escaped("\xed\xa0\x80", "\\xed\\xa0\\x80");
         /* A sequence cut short: its lead byte alone is escaped, what follows is read afresh. */
-        assert_escaped("\xe6\x97" "a", "\\xe6\\x97a");
+        assert_escaped("\xe6\x97"
+                       "a",
+                       "\\xe6\\x97a");
         assert_escaped("\xc3\xc3\xa9", "\\xc3\xc3\xa9");
         assert_escaped("\xf0\x9f\x98", "\\xf0\\x9f\\x98");
 }

@@ -298,7 +298,9 @@ START_TEST(test_escape_c1_controls)
         /* U+0080-U+009F are control characters too: escaped as their code point, which loses
          * nothing (\u009b reads back as U+009B, whose UTF-8 is C2 9B). */
         assert_escaped("\xc2\x80", "\"\\u0080\"");
-        assert_escaped("\xc2\x9b" "31m", "\"\\u009b31m\"");
+        assert_escaped("\xc2\x9b"
+                       "31m",
+                       "\"\\u009b31m\"");
         assert_escaped("\xc2\x9f", "\"\\u009f\"");
 }
 END_TEST
@@ -310,10 +312,12 @@ START_TEST(test_escape_invalid_utf8)
         assert_escaped("\x80", "\"\\ufffd\"");
         assert_escaped("\xff", "\"\\ufffd\"");
         assert_escaped("caf\xe9", "\"caf\\ufffd\"");
-        assert_escaped("\xc0\xaf", "\"\\ufffd\\ufffd\"");         /* overlong '/' */
-        assert_escaped("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""); /* surrogate */
+        assert_escaped("\xc0\xaf", "\"\\ufffd\\ufffd\"");                       /* overlong '/' */
+        assert_escaped("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");            /* surrogate */
         assert_escaped("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* past U+10FFFF */
-        assert_escaped("\xe6\x97" "a", "\"\\ufffd\\ufffda\"");     /* cut short */
+        assert_escaped("\xe6\x97"
+                       "a",
+                       "\"\\ufffd\\ufffda\""); /* cut short */
         assert_escaped("\xc3\xc3\xa9", "\"\\ufffd\xc3\xa9\"");
         assert_escaped("\xf0\x9f\x98", "\"\\ufffd\\ufffd\\ufffd\"");
 }

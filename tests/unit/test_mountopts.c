@@ -109,8 +109,8 @@ END_TEST
 START_TEST(test_overlay_order_with_upper)
 {
         struct ovl_mount_params p = { 0 };
-        static const char *const keys[] = { "source", "lowerdir+", "lowerdir+", "lowerdir+", "upperdir",
-                                            "workdir", "index",    "redirect_dir", "metacopy" };
+        static const char *const keys[] = { "source",  "lowerdir+", "lowerdir+",    "lowerdir+", "upperdir",
+                                            "workdir", "index",     "redirect_dir", "metacopy" };
 
         build_overlay(&p, 5, 6, false, false);
         ck_assert_uint_eq(p.count, 9);
@@ -186,8 +186,9 @@ START_TEST(test_overlay_one_lower)
 {
         struct ovl_mount_params p = { 0 };
         const int one = 7;
-        const struct ovl_mountopts_overlay_spec spec = { .source = "s", .lower_fds = &one, .n_lower = 1,
-                                                         .upper_fd = 8, .work_fd = 9 };
+        const struct ovl_mountopts_overlay_spec spec = {
+                .source = "s", .lower_fds = &one, .n_lower = 1, .upper_fd = 8, .work_fd = 9
+        };
 
         ck_assert_int_eq(ovl_mountopts_overlay(&spec, &p), 0);
         assert_legacy(&p, "lowerdir=7,upperdir=8,workdir=9,index=off,redirect_dir=nofollow,metacopy=off");
@@ -200,8 +201,9 @@ START_TEST(test_overlay_many_lowers)
 {
         struct ovl_mount_params p = { 0 };
         int fds[500];
-        struct ovl_mountopts_overlay_spec spec = { .source = "s", .lower_fds = fds, .n_lower = 500,
-                                                   .upper_fd = -1, .work_fd = -1 };
+        struct ovl_mountopts_overlay_spec spec = {
+                .source = "s", .lower_fds = fds, .n_lower = 500, .upper_fd = -1, .work_fd = -1
+        };
         char *text = NULL;
 
         for (int i = 0; i < 500; i++)
@@ -213,8 +215,8 @@ START_TEST(test_overlay_many_lowers)
         ck_assert_int_eq(ovl_mountopts_format_legacy(&p, &text), 0);
         ck_assert(strncmp(text, "lowerdir=1499:1498:", 19) == 0);
         ck_assert_ptr_nonnull(strstr(text, ":1001:1000,index=off,"));
-        ck_assert_uint_eq(strlen(text), strlen("lowerdir=") + 500 * 5 - 1 +
-                                                strlen(",index=off,redirect_dir=nofollow,metacopy=off"));
+        ck_assert_uint_eq(strlen(text),
+                          strlen("lowerdir=") + 500 * 5 - 1 + strlen(",index=off,redirect_dir=nofollow,metacopy=off"));
         free(text);
         ovl_mountopts_clear(&p);
 }

@@ -24,7 +24,8 @@ static void add(struct ovl_strlist *l, const char *s)
 static void fill_full(struct ovl_record *rec)
 {
         memset(rec, 0, sizeof(*rec));
-        rec->rootfs = strdup("/var/lib/roots/new\nline\\back\tslash\x01" "end");
+        rec->rootfs = strdup("/var/lib/roots/new\nline\\back\tslash\x01"
+                             "end");
         rec->backend = strdup("overlay-mount");
         ck_assert_ptr_nonnull(rec->rootfs);
         ck_assert_ptr_nonnull(rec->backend);

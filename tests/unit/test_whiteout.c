@@ -296,8 +296,8 @@ END_TEST
 
 START_TEST(test_dir_both_bits)
 {
-        struct ovl_entry_info info =
-                classify("d", S_IFDIR | 0755, 0, 4096, 2, OVL_XATTR_OPAQUE | OVL_XATTR_HAS_WHITEOUTS, true);
+        struct ovl_entry_info info = classify("d", S_IFDIR | 0755, 0, 4096, 2,
+                                              OVL_XATTR_OPAQUE | OVL_XATTR_HAS_WHITEOUTS, true);
 
         ck_assert(info.opaque);
         ck_assert(info.has_xattr_whiteouts);
@@ -306,8 +306,8 @@ END_TEST
 
 START_TEST(test_regular_ignores_dir_bits)
 {
-        struct ovl_entry_info info =
-                classify("f", S_IFREG | 0644, 0, 0, 1, OVL_XATTR_OPAQUE | OVL_XATTR_HAS_WHITEOUTS, false);
+        struct ovl_entry_info info = classify("f", S_IFREG | 0644, 0, 0, 1, OVL_XATTR_OPAQUE | OVL_XATTR_HAS_WHITEOUTS,
+                                              false);
 
         ck_assert_int_eq(info.type, OVL_ENTRY_REGULAR);
         ck_assert(!info.opaque);
