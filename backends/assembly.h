@@ -23,16 +23,21 @@ struct ovl_assembly {
         struct ovl_sandbox_link *link;
 };
 
-/* A request as the parent reads it; path points into the message. */
+/* A request as the parent reads it; path points into the message. A claim may carry several paths
+ * of one kind, one after the other, each NUL-terminated (ovl_claim_request_next walks them). */
 struct ovl_claim_request {
         enum ovl_claim_op op;
         enum ovl_claim_kind kind; /* 0 for a hand-over */
-        const char *path;         /* "" for a hand-over */
+        const char *path;         /* the first path; "" for a hand-over */
+        size_t n_paths;           /* 1 but for a claim of several */
 };
 
+/* The path after path in a request of several. */
+const char *ovl_claim_request_next(const char *path);
+
 /* Parses a request of len bytes. Anything malformed (short, unknown op or kind, a path that is not
- * absolute or not NUL-terminated exactly at the end, a path on a hand-over) is -EBADMSG with err
- * set. Returns 0 or -errno. */
+ * absolute, an empty path, the last not NUL-terminated exactly at the end, several paths where
+ * only a claim takes them, a path on a hand-over) is -EBADMSG with err set. Returns 0 or -errno. */
 int ovl_claim_request_parse(const void *msg, size_t len, struct ovl_claim_request *ret, struct ovl_error *err);
 
 /* "scratch", "mount", "cache". */

@@ -79,8 +79,15 @@ struct ovl_assembly;
 
 /* Asks the parent to record path as kind; it checks the shape, records and saves the record, and
  * only then answers. Call it right BEFORE creating the thing, so an interrupted run leaves nothing
- * `gc` cannot find. Returns 0, or -errno with err set (a refused claim: -EPERM). */
+ * `gc` cannot find. Returns 0, or -errno with err set: -EPERM for a claim outside the backend's shapes,
+ * -EEXIST for a scratch whose name is taken already (draw another). */
 int ovl_assembly_claim(struct ovl_assembly *a, enum ovl_claim_kind kind, const char *path, struct ovl_error *err);
+
+/* Claims the n paths of one kind at once, in as few requests as fit the line: for the many cache
+ * entries of a deep stack, which would otherwise cost a round trip each. Returns 0, or -errno with
+ * err set for the first one refused (those before it are recorded). */
+int ovl_assembly_claim_all(struct ovl_assembly *a, enum ovl_claim_kind kind, char *const *paths, size_t n,
+                           struct ovl_error *err);
 
 /* Tells the parent that the scratch directory path (claimed before, beside R or R itself) now
  * exists and is open at fd: the parent checks fd is what stands at path and records its identity,

@@ -29,37 +29,53 @@
  * is, with a random part so that nobody can take the name first (in a directory others may write)
  * and no earlier tree of that name is ever mistaken for ours. That name must fit in NAME_MAX too,
  * or a legal R of 230 bytes or more could never be assembled: for such a NAME a prefix of it and
- * a hash of all of it stand in for it. Returns 0 or -errno. */
-static int scratch_name(const char *rootfs_name, char **ret)
+ * a hash of all of it stand in for it. This gives the part before RANDOM: ".NAME." or
+ * ".PREFIX.HASH.". Returns 0 or -ENOMEM. */
+static int scratch_prefix(const char *rootfs_name, char **ret)
 {
-        uint64_t hash = 1469598103934665603ull, salt; /* FNV-1a */
-        int r, keep;
+        uint64_t hash = 1469598103934665603ull; /* FNV-1a */
+        int keep;
 
-        if (getrandom(&salt, sizeof(salt), 0) != (ssize_t) sizeof(salt))
-                return -errno;
         if (1 + strlen(rootfs_name) + 1 + 16 + strlen(SCRATCH_SUFFIX) <= NAME_MAX)
-                r = asprintf(ret, ".%s.%016llx" SCRATCH_SUFFIX, rootfs_name, (unsigned long long) salt);
-        else {
-                for (const char *p = rootfs_name; *p; p++)
-                        hash = (hash ^ (unsigned char) *p) * 1099511628211ull;
-                keep = NAME_MAX - (int) (1 + 1 + 16 + 1 + 16 + strlen(SCRATCH_SUFFIX));
-                r = asprintf(ret, ".%.*s.%016llx.%016llx" SCRATCH_SUFFIX, keep, rootfs_name, (unsigned long long) hash,
-                             (unsigned long long) salt);
-        }
-        return r < 0 ? -ENOMEM : 0;
+                return asprintf(ret, ".%s.", rootfs_name) < 0 ? -ENOMEM : 0;
+        for (const char *p = rootfs_name; *p; p++)
+                hash = (hash ^ (unsigned char) *p) * 1099511628211ull;
+        keep = NAME_MAX - (int) (1 + 1 + 16 + 1 + 16 + strlen(SCRATCH_SUFFIX));
+        return asprintf(ret, ".%.*s.%016llx.", keep, rootfs_name, (unsigned long long) hash) < 0 ? -ENOMEM : 0;
 }
 
-/* Whether path has the shape of a scratch this backend makes for the record's R: a dot name
- * ending in the suffix, directly beside R. Anything else a record names is not ours to remove. */
+/* A fresh scratch name for R's NAME. Returns 0 or -errno. */
+static int scratch_name(const char *rootfs_name, char **ret)
+{
+        _cleanup_free_ char *prefix = NULL;
+        uint64_t salt;
+        int r = scratch_prefix(rootfs_name, &prefix);
+
+        if (r < 0)
+                return r;
+        if (getrandom(&salt, sizeof(salt), 0) != (ssize_t) sizeof(salt))
+                return -errno;
+        return asprintf(ret, "%s%016llx" SCRATCH_SUFFIX, prefix, (unsigned long long) salt) < 0 ? -ENOMEM : 0;
+}
+
+/* Whether path has the shape of a scratch this backend makes for the record's R: exactly a name
+ * scratch_name gives for R's NAME (its prefix, 16 hex digits, the suffix), directly beside R.
+ * Anything else a record names, a sibling rootfs' scratch included, is not ours to remove. */
 static bool is_scratch_of(const struct ovl_record *rec, const char *path)
 {
-        _cleanup_free_ char *rparent = NULL, *rbase = NULL, *parent = NULL, *base = NULL;
-        size_t n, t = strlen(SCRATCH_SUFFIX);
+        _cleanup_free_ char *rparent = NULL, *rbase = NULL, *parent = NULL, *base = NULL, *prefix = NULL;
+        size_t n;
 
-        if (ovl_path_split(rec->rootfs, &rparent, &rbase) < 0 || ovl_path_split(path, &parent, &base) < 0)
+        if (ovl_path_split(rec->rootfs, &rparent, &rbase) < 0 || ovl_path_split(path, &parent, &base) < 0 ||
+            scratch_prefix(rbase, &prefix) < 0 || strcmp(parent, rparent) != 0)
                 return false;
-        n = strlen(base);
-        return strcmp(parent, rparent) == 0 && base[0] == '.' && n > t + 1 && strcmp(base + n - t, SCRATCH_SUFFIX) == 0;
+        n = strlen(prefix);
+        if (strlen(base) < n + 16 || strncmp(base, prefix, n) != 0 || strcmp(base + n + 16, SCRATCH_SUFFIX) != 0)
+                return false;
+        for (size_t i = n; i < n + 16; i++)
+                if (!strchr("0123456789abcdef", base[i]))
+                        return false;
+        return true;
 }
 
 static int scratch_join(const struct ovl_assemble_request *req, const char *base, char **ret)
@@ -103,7 +119,14 @@ static int make_scratch(const struct ovl_assemble_request *req, struct ovl_assem
                         scratch_clear(&s);
                         return ovl_error_fail(err, -r, "rootfs %s: scratch name", req->rootfs);
                 }
-                r = ovl_assembly_claim(a, OVL_CLAIM_SCRATCH, s.path, err);
+                struct ovl_error claim_err = { 0 };
+                r = ovl_assembly_claim(a, OVL_CLAIM_SCRATCH, s.path, &claim_err);
+                if (r == -EEXIST) { /* something stands at that name already: draw another */
+                        scratch_clear(&s);
+                        continue;
+                }
+                if (r < 0 && err && !err->set)
+                        *err = claim_err;
                 if (r == 0 && mkdirat(req->rootfs_parent_fd, s.base, 0700) < 0) {
                         int e = errno;
                         /* Not made by us: withdrawn at once, so no rollback goes near it. */

@@ -474,8 +474,8 @@ static int overlay_mount(struct overlay *o, struct ovl_error *err)
                                   err);
         free(unique.items);
 
-        for (size_t i = 0; r == 0 && i < o->lower.caches.count; i++)
-                r = ovl_assembly_claim(o->a, OVL_CLAIM_CACHE, o->lower.caches.items[i], err);
+        if (r == 0)
+                r = ovl_assembly_claim_all(o->a, OVL_CLAIM_CACHE, o->lower.caches.items, o->lower.caches.count, err);
         if (r == 0 && req->opts->idmap)
                 r = idmap_lowers(o, err);
         if (r == 0 && !req->opts->read_only)

@@ -19,6 +19,15 @@
 #include "probe/probe.h"
 #include "state/workdir.h"
 
+/* Whether a record names the rootfs its directory is named after (the hash of its path). */
+static bool record_is_its_dirs(const struct ovl_record *rec, const char *id)
+{
+        char want[OVL_RECORD_ID_LEN + 1];
+
+        ovl_workdir_record_id(rec->rootfs, want);
+        return strcmp(want, id) == 0;
+}
+
 /* One record directory: roll back an unfinished record, or remove a directory without one. */
 static int gc_record(struct ovl_workdir *wd, const char *id, struct ovl_gc_report *rep)
 {
@@ -40,6 +49,11 @@ static int gc_record(struct ovl_workdir *wd, const char *id, struct ovl_gc_repor
                 ovl_gc_report_add(rep, "record", path, r < 0 ? e.msg : "directory without a record", r == 0);
         } else if (r < 0) {
                 ovl_gc_report_add(rep, "record", path, e.msg, false);
+        } else if (!record_is_its_dirs(&rec, id)) {
+                /* Rolling it back would act on another rootfs' paths without holding its lock. */
+                r = -EPERM;
+                ovl_gc_report_add(rep, "record", path, "names a rootfs whose record lives elsewhere; left alone",
+                                  false);
         } else if (rec.state != OVL_RECORD_READY) {
                 r = ovl_lifecycle_rollback(wd, id, &rec, &e);
                 ovl_gc_report_add(rep, "record", path, r < 0 ? e.msg : rec.rootfs, r == 0);

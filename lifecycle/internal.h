@@ -41,3 +41,25 @@ int ovl_worker_destroy(const char *work_dir, const struct ovl_backend_ops *b, co
 /* Rolls back an unfinished record left by a run that died: removes what it made, then the record.
  * Returns 0 or -errno with err set. */
 int ovl_lifecycle_rollback(struct ovl_workdir *wd, const char *id, const struct ovl_record *rec, struct ovl_error *err);
+
+/* A path as ovlbackend writes them: absolute, no empty, "." or ".." component, no trailing slash,
+ * no component longer than NAME_MAX and shorter than PATH_MAX in all, so that every path a record
+ * names can be looked up again. */
+bool ovl_path_is_plain(const char *path);
+
+/* Whether the backend b may claim path as kind for rec (record_dir: WORK/rootfs/<id>): its own
+ * scratch shapes, R as its mount, an entry directly in WORK/layers/ as a cache (only a backend
+ * with a gc op). */
+bool ovl_claim_allowed(const char *work_dir, const char *record_dir, const struct ovl_backend_ops *b,
+                       const struct ovl_record *rec, enum ovl_claim_kind kind, const char *path);
+
+/* Checks that a record lists only what its backend may claim, and plain layer paths. Returns 0 or
+ * -EPERM with err set (nothing it names is to be touched). */
+int ovl_record_check(const char *work_dir, const struct ovl_backend_ops *b, const struct ovl_record *rec,
+                     struct ovl_error *err);
+
+struct ovl_assembly;
+
+/* The test build's lies (lifecycle/lies.c), told from inside the worker before its backend's work:
+ * returns 1 when the worker is to end there successfully, 0 to go on, or -errno with err set. */
+int ovl_worker_test_lies(const struct ovl_run *run, struct ovl_assembly *a, struct ovl_error *err);

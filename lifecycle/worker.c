@@ -7,12 +7,15 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "backends/assembly.h"
@@ -39,71 +42,13 @@ int ovl_run_save(struct ovl_run *run, struct ovl_error *err)
         return r;
 }
 
-/* A path as ovlbackend writes them: absolute, no empty, "." or ".." component, no trailing slash. */
-static bool path_is_plain(const char *path)
-{
-        if (path[0] != '/' || path[1] == '\0')
-                return false;
-        for (const char *p = path; *p; p++)
-                if (*p == '/' && (p[1] == '/' || p[1] == '\0' || (p[1] == '.' && (p[2] == '/' || p[2] == '\0')) ||
-                                  (p[1] == '.' && p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
-                        return false;
-        return true;
-}
-
-/* Whether the backend b may claim path as kind for rec: its own scratch shapes, R as its mount,
- * an entry directly in WORK/layers/ as a cache. record_dir is WORK/rootfs/<id>. */
-static bool claim_allowed(const char *work_dir, const char *record_dir, const struct ovl_backend_ops *b,
-                          const struct ovl_record *rec, enum ovl_claim_kind kind, const char *path)
-{
-        size_t n = strlen(work_dir);
-
-        if (!path_is_plain(path))
-                return false;
-        switch (kind) {
-        case OVL_CLAIM_SCRATCH:
-                return b->owns_scratch(rec, record_dir, path) == 1;
-        case OVL_CLAIM_MOUNT:
-                return (b->needs & OVL_NEEDS_MOUNT) && strcmp(path, rec->rootfs) == 0;
-        case OVL_CLAIM_CACHE:
-                return strncmp(path, work_dir, n) == 0 && strncmp(path + n, "/layers/", 8) == 0 &&
-                       !strchr(path + n + 8, '/');
-        }
-        return false;
-}
-
-static char *record_dir_of(const char *work_dir, const struct ovl_record *rec)
-{
-        char id[OVL_RECORD_ID_LEN + 1], *dir;
-
-        ovl_workdir_record_id(rec->rootfs, id);
-        return asprintf(&dir, "%s/rootfs/%s", work_dir, id) < 0 ? NULL : dir;
-}
-
-/* A record lists only what its backend may claim. A record naming anything else was not written
- * by ovlbackend, and nothing it names is touched. Returns 0 or -errno with err set. */
-static int check_record(const char *work_dir, const struct ovl_backend_ops *b, const struct ovl_record *rec,
-                        struct ovl_error *err)
-{
-        const struct {
-                enum ovl_claim_kind kind;
-                const struct ovl_strlist *list;
-        } lists[] = { { OVL_CLAIM_SCRATCH, &rec->scratch }, { OVL_CLAIM_MOUNT, &rec->mounts },
-                      { OVL_CLAIM_CACHE, &rec->caches } };
-        _cleanup_free_ char *record_dir = record_dir_of(work_dir, rec);
-
-        if (!record_dir)
-                return ovl_error_fail(err, ENOMEM, "record of %s", rec->rootfs);
-        for (size_t l = 0; l < ARRAY_SIZE(lists); l++)
-                for (size_t i = 0; i < lists[l].list->count; i++)
-                        if (!claim_allowed(work_dir, record_dir, b, rec, lists[l].kind, lists[l].list->items[i])) {
-                                ovl_error_fail(err, 0, "record %s/record: names %s, which the %s backend never "
-                                               "makes for %s; nothing removed (a record ovlbackend did not "
-                                               "write?)", record_dir, lists[l].list->items[i], b->name, rec->rootfs);
-                                return -EPERM;
-                        }
-        return 0;
-}
+/* What one worker may claim at most: far more than any backend does (the copy claims one scratch
+ * per name it draws, at most 16; the overlay four, and a cache entry per layer and one flattened
+ * bottom), and little enough that the record stays well below the size a record may have (each
+ * byte may be escaped as four). */
+#define MAX_SCRATCH_CLAIMS 64
+#define MAX_CACHES_BEYOND_LAYERS 8
+#define MAX_CLAIMED_BYTES (1u << 20)
 
 static struct ovl_strlist *list_of(struct ovl_record *rec, enum ovl_claim_kind kind)
 {
@@ -118,20 +63,31 @@ static bool list_has(const struct ovl_strlist *l, const char *path)
         return false;
 }
 
+/* What the parent keeps while it serves one worker, beyond the run itself. */
+struct serving {
+        struct ovl_run *run;
+        char *rootfs_parent;   /* R's parent directory, as the record names it */
+        size_t scratch_claims; /* scratch claims accepted, withdrawn ones included */
+        size_t claimed_bytes;  /* the length of every claim accepted */
+};
+
 /* Refuses a request, keeping the parent's own reason for the run's final error (the worker's
  * account of it is not to be trusted). Returns -EPERM. */
-static int refuse(struct ovl_run *run, struct ovl_error *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(struct ovl_run *run, struct ovl_error *err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 static int refuse(struct ovl_run *run, struct ovl_error *err, const char *fmt, ...)
 {
         struct ovl_error e = { 0 };
-        char why[512];
+        _cleanup_free_ char *why = NULL;
         va_list ap;
+        int r;
 
+        /* Whole, however long the worker's path: the message keeps both of its ends. */
         va_start(ap, fmt);
-        vsnprintf(why, sizeof(why), fmt, ap);
+        r = vasprintf(&why, fmt, ap);
         va_end(ap);
-        ovl_error_fail(&e, 0, "rootfs %s: the %s worker %s", run->rec->rootfs, run->b->name, why);
+        ovl_error_fail(&e, 0, "rootfs %s: the %s worker %s", run->rec->rootfs, run->b->name, r < 0 ? fmt : why);
         if (!run->refusal.set)
                 run->refusal = e;
         if (err && !err->set)
@@ -139,59 +95,163 @@ static int refuse(struct ovl_run *run, struct ovl_error *err, const char *fmt, .
         return -EPERM;
 }
 
-/* OVLBACKEND_TEST_CLAIM=KIND:PATH (a test hook): the worker claims PATH before its backend's work,
- * as a worker subverted into lying would. */
-static int test_claim_hook(struct ovl_assembly *a, struct ovl_error *err)
+/* The mount an fd is on, from /proc/self/fdinfo: no filesystem is asked, so an fd the worker sent
+ * from a filesystem it serves itself (FUSE) cannot stall the parent. Returns 0 or -errno. */
+static int fd_mount_id(int fd, uint64_t *ret)
 {
-        static const char *const kinds[] = { [OVL_CLAIM_SCRATCH] = "scratch", [OVL_CLAIM_MOUNT] = "mount",
-                                             [OVL_CLAIM_CACHE] = "cache" };
-        const char *want = ovl_test_hook_getenv("OVLBACKEND_TEST_CLAIM"), *colon;
+        char path[64];
+        _cleanup_free_ char *text = NULL;
+        const char *p;
+        int r;
 
-        if (!want || !(colon = strchr(want, ':')))
-                return 0;
-        for (size_t k = OVL_CLAIM_SCRATCH; k < ARRAY_SIZE(kinds); k++)
-                if (strlen(kinds[k]) == (size_t) (colon - want) && strncmp(want, kinds[k], strlen(kinds[k])) == 0)
-                        return ovl_assembly_claim(a, (enum ovl_claim_kind) k, colon + 1, err);
+        snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+        r = ovl_read_file_at(AT_FDCWD, path, 1 << 16, &text);
+        if (r < 0)
+                return r;
+        p = strstr(text, "\nmnt_id:");
+        if (!p)
+                return -EOPNOTSUPP;
+        *ret = strtoull(p + strlen("\nmnt_id:"), NULL, 10);
         return 0;
 }
 
-/* CLAIM: recorded, and saved before the answer (a cache only with the next save: it is shared and
- * kept from gc by the cache lock the worker holds meanwhile). */
-static int serve_claim(struct ovl_run *run, enum ovl_claim_kind kind, const char *path, struct ovl_error *err)
+/* Whether a mount of this id is attached in this process' mount namespace (the first field of
+ * each line of mountinfo). Returns 1, 0 or -errno. */
+static int mount_id_listed(uint64_t id)
 {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0;
+
+        if (!f)
+                return -errno;
+        while (getline(&line, &size, f) > 0)
+                if (strtoull(line, NULL, 10) == id)
+                        return 1;
+        return ferror(f) ? -EIO : 0;
+}
+
+/* The directory a claimed scratch is created in, as the parent holds it: R's parent, the record
+ * dir, or (for a shape of a backend to come) its path opened now. Returns an fd or -errno; *ret_own
+ * is set when the caller must close it. */
+static int scratch_dir_fd(const struct serving *s, const char *parent, bool *ret_own)
+{
+        const struct ovl_assemble_request *req = s->run->req;
+        int fd;
+
+        *ret_own = false;
+        if (strcmp(parent, s->rootfs_parent) == 0)
+                return req->rootfs_parent_fd;
+        if (strcmp(parent, req->record_dir) == 0 && req->record_dir_fd >= 0)
+                return req->record_dir_fd;
+        fd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        *ret_own = fd >= 0;
+        return fd < 0 ? -errno : fd;
+}
+
+/* Whether something stands at a claimed scratch path already. Returns 1, 0 or -errno. */
+static int scratch_exists(const struct serving *s, const char *path)
+{
+        _cleanup_free_ char *parent = NULL, *base = NULL;
+        struct stat st;
+        bool own;
+        int fd, r = ovl_path_split(path, &parent, &base);
+
+        if (r < 0)
+                return r;
+        fd = scratch_dir_fd(s, parent, &own);
+        if (fd < 0)
+                return fd == -ENOENT ? 0 : fd;
+        r = fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 1 : errno == ENOENT ? 0 : -errno;
+        if (own)
+                close(fd);
+        return r;
+}
+
+/* CLAIM: recorded, and saved before the answer (a cache only with the next save: it is shared and
+ * kept from gc by the cache lock the worker holds meanwhile). A scratch is claimed before it is
+ * created, so something standing at its name already is not the worker's to claim: refused
+ * (EEXIST, not a lie: a neighbour may have been quicker), nothing recorded. */
+static int serve_claim(struct serving *s, enum ovl_claim_kind kind, const char *path, struct ovl_error *err)
+{
+        struct ovl_run *run = s->run;
         struct ovl_strlist *list = list_of(run->rec, kind);
+        size_t len = strlen(path);
         int r;
 
-        if (!claim_allowed(run->wd->path, run->req->record_dir, run->b, run->rec, kind, path))
-                return refuse(run, err, "claimed %s as %s, which that backend never makes; refused, nothing "
-                              "recorded", path, ovl_claim_kind_name(kind));
+        if (!ovl_claim_allowed(run->wd->path, run->req->record_dir, run->b, run->rec, kind, path))
+                return refuse(run, err,
+                              "claimed %s as %s, which that backend never makes; refused, nothing "
+                              "recorded",
+                              path, ovl_claim_kind_name(kind));
         if (list_has(list, path))
                 return 0;
+        if ((kind == OVL_CLAIM_SCRATCH && s->scratch_claims >= MAX_SCRATCH_CLAIMS) ||
+            (kind == OVL_CLAIM_CACHE && list->count >= run->layers->count + MAX_CACHES_BEYOND_LAYERS) ||
+            s->claimed_bytes + len > MAX_CLAIMED_BYTES)
+                return refuse(run, err,
+                              "claimed more than that backend ever does (%s as %s); refused, nothing "
+                              "recorded",
+                              path, ovl_claim_kind_name(kind));
+        if (kind == OVL_CLAIM_SCRATCH) {
+                r = scratch_exists(s, path);
+                if (r != 0)
+                        return ovl_error_fail(err, r < 0 ? -r : EEXIST, "rootfs %s: scratch %s%s", run->rec->rootfs,
+                                              path,
+                                              r < 0 ? ""
+                                                    : ": something stands there already; left alone, "
+                                                      "nothing recorded");
+                s->scratch_claims++;
+        }
         r = ovl_strlist_append(list, path);
         if (r < 0)
                 return ovl_error_fail(err, -r, "rootfs %s: recording %s", run->rec->rootfs, path);
+        s->claimed_bytes += len;
         return kind == OVL_CLAIM_CACHE ? 0 : ovl_run_save(run, err);
 }
 
-/* IDENTIFY: the claimed scratch beside R (or R) exists now, and fd is it. The identity recorded is
- * read from what stands at that name, checked to be the worker's fd. */
-static int serve_identify(struct ovl_run *run, const char *path, int fd, struct ovl_error *err)
+/* IDENTIFY: the claimed scratch beside R (or R) exists now, and fd is it. The parent looks the name
+ * up itself, and records that directory's identity only when it is the worker's fd, on the same
+ * mount, ours, and still empty: what the worker has just created, not a directory of anyone else's
+ * it moved there (whose identity would make a rollback remove that tree). */
+static int serve_identify(struct serving *s, const char *path, int fd, struct ovl_error *err)
 {
-        _cleanup_free_ char *parent = NULL, *base = NULL, *rparent = NULL, *rbase = NULL;
+        struct ovl_run *run = s->run;
+        _cleanup_free_ char *parent = NULL, *base = NULL;
+        _cleanup_close_ int own = -1, dir = -1;
+        uint64_t mnt_parent, mnt_own, mnt_sent;
         struct ovl_tree_id id, sent;
         struct stat st;
+        bool empty = false;
 
         if (fd < 0 || !list_has(&run->rec->scratch, path) || run->rec->tree.ino != 0 ||
-            ovl_path_split(path, &parent, &base) < 0 || ovl_path_split(run->rec->rootfs, &rparent, &rbase) < 0 ||
-            strcmp(parent, rparent) != 0)
-                return refuse(run, err, "identified %s, which it did not claim beside R (or did twice); refused",
+            ovl_path_split(path, &parent, &base) < 0 || strcmp(parent, s->rootfs_parent) != 0)
+                return refuse(run, err, "identified %s, which it did not claim beside R (or did twice); refused", path);
+        /* O_PATH: opening it asks nothing of a filesystem mounted there. */
+        own = openat(run->req->rootfs_parent_fd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (own < 0 || fd_mount_id(run->req->rootfs_parent_fd, &mnt_parent) < 0 || fd_mount_id(own, &mnt_own) < 0 ||
+            fd_mount_id(fd, &mnt_sent) < 0)
+                return ovl_error_fail(err, errno, "rootfs %s: scratch %s", run->rec->rootfs, path);
+        if (mnt_own != mnt_parent || mnt_sent != mnt_own)
+                return refuse(run, err,
+                              "identified %s with a directory on another mount, or something is mounted "
+                              "there; refused",
                               path);
-        if (ovl_tree_id_get(run->req->rootfs_parent_fd, base, &id) < 0 || ovl_tree_id_get(fd, "", &sent) < 0 ||
-            fstat(fd, &st) < 0)
+        if (ovl_tree_id_get(own, "", &id) < 0 || ovl_tree_id_get(fd, "", &sent) < 0 || fstat(own, &st) < 0)
                 return ovl_error_fail(err, errno, "rootfs %s: scratch %s", run->rec->rootfs, path);
         if (!ovl_tree_id_equal(&id, &sent) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-                return refuse(run, err, "identified %s with a directory that is not the one standing there; "
-                              "refused", path);
+                return refuse(run, err,
+                              "identified %s with a directory that is not the one standing there; "
+                              "refused",
+                              path);
+        dir = openat(own, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0 || ovl_dir_is_empty(dir, &empty) < 0)
+                return ovl_error_fail(err, errno, "rootfs %s: scratch %s", run->rec->rootfs, path);
+        if (!empty)
+                return refuse(run, err,
+                              "identified %s, which is not the empty directory it has just created; "
+                              "refused",
+                              path);
         run->rec->tree = id;
         return ovl_run_save(run, err);
 }
@@ -213,13 +273,31 @@ static int serve_withdraw(struct ovl_run *run, enum ovl_claim_kind kind, const c
 }
 
 /* HAND_OVER: a detached mount kept for attaching once the work is done, or word that the mount is
- * at R already (mount(2) in the host's namespace). Once, and only after claiming R as the mount. */
-static int serve_hand_over(struct ovl_run *run, int fd, struct ovl_error *err)
+ * at R already (mount(2) in the host's namespace). Once, and only after claiming R as the mount.
+ * A mount attached in the parent's own namespace is refused: move_mount would take it from where
+ * it is (a layer, /home) to R, and destroy would later unmount it. */
+static int serve_hand_over(struct serving *s, int fd, struct ovl_error *err)
 {
+        struct ovl_run *run = s->run;
+        uint64_t id;
+        int r;
+
         if (run->mnt_fd >= 0 || run->mounted_at_rootfs || !list_has(&run->rec->mounts, run->rec->rootfs) ||
             (fd < 0 && run->req->private_ns)) {
                 safe_close(fd);
                 return refuse(run, err, "handed over a mount it may not hand over; refused");
+        }
+        if (fd >= 0) {
+                r = fd_mount_id(fd, &id);
+                if (r == 0)
+                        r = mount_id_listed(id);
+                if (r != 0) {
+                        safe_close(fd);
+                        return r < 0 ? ovl_error_fail(err, -r, "rootfs %s: the mount handed over", run->rec->rootfs)
+                                     : refuse(run, err,
+                                              "handed over a mount attached in the host's mount namespace, "
+                                              "not a detached one it made; refused");
+                }
         }
         if (fd < 0)
                 run->mounted_at_rootfs = true;
@@ -229,7 +307,8 @@ static int serve_hand_over(struct ovl_run *run, int fd, struct ovl_error *err)
 
 static int serve(void *data, const void *msg, size_t len, int fd, struct ovl_error *err)
 {
-        struct ovl_run *run = data;
+        struct serving *s = data;
+        struct ovl_run *run = s->run;
         struct ovl_claim_request q;
         int r = ovl_claim_request_parse(msg, len, &q, err);
 
@@ -238,18 +317,29 @@ static int serve(void *data, const void *msg, size_t len, int fd, struct ovl_err
                 return r < 0 ? refuse(run, NULL, "sent a malformed request; refused")
                              : refuse(run, err, "sent an fd with a request that takes none; refused");
         }
+        /* The work is failed once a request was refused, and finished once its mount is handed
+         * over: nothing more is recorded for it. */
+        if (run->refusal.set || run->mnt_fd >= 0 || run->mounted_at_rootfs) {
+                safe_close(fd);
+                return refuse(run, err, "asked again after %s; refused",
+                              run->refusal.set ? "a refusal" : "handing its mount over");
+        }
         switch (q.op) {
         case OVL_CLAIM_OP_CLAIM:
-                return serve_claim(run, q.kind, q.path, err);
+                r = 0;
+                for (size_t i = 0; r == 0 && i < q.n_paths; i++, q.path = ovl_claim_request_next(q.path))
+                        r = serve_claim(s, q.kind, q.path, err);
+                return r;
         case OVL_CLAIM_OP_IDENTIFY:
-                r = serve_identify(run, q.path, fd, err);
+                r = serve_identify(s, q.path, fd, err);
                 safe_close(fd);
                 return r;
         case OVL_CLAIM_OP_WITHDRAW:
                 return serve_withdraw(run, q.kind, q.path, err);
         case OVL_CLAIM_OP_HAND_OVER:
-                return serve_hand_over(run, fd, err);
+                return serve_hand_over(s, fd, err);
         }
+        safe_close(fd);
         return -EBADMSG;
 }
 
@@ -269,7 +359,9 @@ static int assemble_work(void *data, struct ovl_sandbox_link *link, struct ovl_e
         struct ovl_assembly a = { .link = link };
         int r = 0;
 
-        r = test_claim_hook(&a, err);
+        r = ovl_worker_test_lies(run, &a, err);
+        if (r == 1)
+                return 0;
         if (r == 0 && run->req->private_ns && (run->b->sandbox.syscalls & OVL_SYSCALLS_MOUNT)) {
                 r = ovl_layer_list_reopen(run->layers, err);
                 run->req->record_dir_fd = open(run->req->record_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -279,34 +371,54 @@ static int assemble_work(void *data, struct ovl_sandbox_link *link, struct ovl_e
         return r < 0 ? r : run->b->assemble(run->req, &a, err);
 }
 
-/* Attaches the handed-over mount at R, the directory the record identifies, and records the mount's
- * unique id so destroy unmounts exactly it; or identifies the mount the worker made at R. Returns
- * 0 or -errno with err set. */
+/* Whether the mount open at fd has the flags the options ask for (statfs reports the mount's own
+ * flags): the worker chose them, the parent checks them. */
+static bool flags_as_asked(const struct ovl_run *run, int fd)
+{
+        const struct ovl_backend_options *o = run->req->opts;
+        struct statvfs sv;
+
+        if (fstatvfs(fd, &sv) < 0)
+                return false;
+        return (!run->rec->read_only || (sv.f_flag & ST_RDONLY)) && (!o->nosuid || (sv.f_flag & ST_NOSUID)) &&
+               (!o->nodev || (sv.f_flag & ST_NODEV));
+}
+
+/* Attaches the handed-over mount at R, the directory the record identifies; or takes the worker's
+ * word that it mounted at R itself. Either way, what stands at R is then checked, whatever the
+ * worker said its result was: the tree whose identity it recorded (copy), or the backend's own
+ * mount with the flags asked for, whose id is recorded so destroy unmounts exactly it. A mount the
+ * parent attached that fails the check is detached again; one the worker made at R is left for
+ * the rollback, which unmounts only what it recognises. Returns 0 or -errno with err set. */
 static int finish_in_host(struct ovl_run *run, struct ovl_error *err)
 {
         const struct ovl_assemble_request *req = run->req;
+        bool mounts = run->b->needs & OVL_NEEDS_MOUNT;
         _cleanup_close_ int fd = -1;
         int r;
 
-        if (run->mounted_at_rootfs) {
-                fd = openat(req->rootfs_parent_fd, req->rootfs_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0 || run->b->in_place(run->rec, fd) != 1)
-                        return ovl_error_fail(err, 0, "rootfs %s: the worker mounted it, but R shows no mount of "
-                                              "ovlbackend's", req->rootfs);
-                ovl_mount_record_id(fd, run->rec);
-                return 0;
+        if (run->mnt_fd >= 0) {
+                r = ovl_mount_attach(run->mnt_fd, req->rootfs_parent_fd, req->rootfs_name, &run->rec->tree);
+                if (r < 0)
+                        return ovl_error_fail(err, r == -ESTALE ? 0 : -r, "rootfs %s: attaching the mount%s",
+                                              req->rootfs,
+                                              r == -ESTALE ? ": R was replaced meanwhile; nothing attached" : "");
+        } else if (mounts && !run->mounted_at_rootfs) {
+                return ovl_error_fail(err, 0, "rootfs %s: the worker handed no mount over", req->rootfs);
         }
-        if (run->mnt_fd < 0)
-                return (run->b->needs & OVL_NEEDS_MOUNT) ? ovl_error_fail(err, 0, "rootfs %s: the worker handed no "
-                                                                         "mount over", req->rootfs)
-                                                         : 0;
-        r = ovl_mount_attach(run->mnt_fd, req->rootfs_parent_fd, req->rootfs_name, &run->rec->tree);
-        if (r == 0)
-                ovl_mount_record_id(run->mnt_fd, run->rec);
-        run->mnt_fd = safe_close(run->mnt_fd);
-        if (r < 0)
-                return ovl_error_fail(err, r == -ESTALE ? 0 : -r, "rootfs %s: attaching the mount%s", req->rootfs,
-                                      r == -ESTALE ? ": R was replaced meanwhile; nothing attached" : "");
+        fd = openat(req->rootfs_parent_fd, req->rootfs_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || run->b->in_place(run->rec, fd) != 1 || (mounts && !flags_as_asked(run, fd))) {
+                if (run->mnt_fd >= 0) {
+                        char path[OVL_FD_PATH_MAX];
+                        snprintf(path, sizeof(path), "/proc/self/fd/%d", run->mnt_fd);
+                        (void) umount2(path, MNT_DETACH);
+                }
+                return ovl_error_fail(err, 0, "rootfs %s: the worker reported success, but R shows %s", req->rootfs,
+                                      mounts ? "no mount of ovlbackend's with the options asked for"
+                                             : "not the tree the worker identified");
+        }
+        if (mounts)
+                ovl_mount_record_id(run->mnt_fd >= 0 ? run->mnt_fd : fd, run->rec);
         return 0;
 }
 
@@ -328,6 +440,8 @@ static int *worker_fds(const struct ovl_run *run, size_t *ret_count)
 
 int ovl_worker_assemble(struct ovl_run *run, struct ovl_error *err)
 {
+        struct serving s = { .run = run };
+        _cleanup_free_ char *rootfs_base = NULL;
         _cleanup_free_ int *keep = NULL;
         size_t n_keep = 0;
         int r;
@@ -335,10 +449,9 @@ int ovl_worker_assemble(struct ovl_run *run, struct ovl_error *err)
         run->mnt_fd = -1;
         run->req->private_ns = !ovl_sandbox_settings()->disabled && private_ns_for(run->b);
         keep = worker_fds(run, &n_keep);
-        if (!keep)
+        if (!keep || ovl_path_split(run->rec->rootfs, &s.rootfs_parent, &rootfs_base) < 0)
                 return ovl_error_fail(err, ENOMEM, "rootfs %s", run->rec->rootfs);
-        r = ovl_sandbox_run(&run->b->sandbox, private_ns_for(run->b), keep, n_keep, assemble_work, run, serve, run,
-                            err);
+        r = ovl_sandbox_run(&run->b->sandbox, private_ns_for(run->b), keep, n_keep, assemble_work, run, serve, &s, err);
         /* A refused request fails the run with the parent's reason, whatever the worker made of it. */
         if (run->refusal.set) {
                 *err = run->refusal;
@@ -347,6 +460,7 @@ int ovl_worker_assemble(struct ovl_run *run, struct ovl_error *err)
         if (r == 0)
                 r = finish_in_host(run, err);
         run->mnt_fd = safe_close(run->mnt_fd);
+        free(s.rootfs_parent);
         return r;
 }
 
@@ -362,7 +476,7 @@ int ovl_worker_destroy(const char *work_dir, const struct ovl_backend_ops *b, co
                        struct ovl_error *err)
 {
         struct ovl_run job = { .b = b, .rec = (struct ovl_record *) rec };
-        int r = check_record(work_dir, b, rec, err);
+        int r = ovl_record_check(work_dir, b, rec, err);
 
         /* It stays in the host's mount namespace: its work is to take R's mount off the host. It
          * may ask nothing. */

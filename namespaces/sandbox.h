@@ -61,9 +61,13 @@ int ovl_sandbox_call(struct ovl_sandbox_link *link, const void *msg, size_t len,
 /* Runs work in a sandboxed worker (in-process when disabled), serving its requests with serve
  * (may be NULL: then every request is refused). keep: the n_keep fds the work uses; the worker
  * closes every other fd above stderr before anything else. private_ns: a private mount namespace
- * (assemble), or the host's (destroy, which unmounts R there; the mount(2) fallback). Returns the
- * work's result, or -errno with err set when the sandbox could not be set up (OVL_ERR_UNSUPPORTED,
- * naming the step) or the worker died. */
+ * (assemble), or the host's (destroy, which unmounts R there; the mount(2) fallback). The worker is
+ * untrusted: a message that breaks the line's rules (too long, several fds, an fd without a
+ * message, a result out of range, answers left unread) stops it, every fd that came with a message
+ * is closed unless serve takes it, and the parent stops waiting once the worker has exited (a child
+ * it forked may hold the line open) or has sent its result (it is killed then, should it linger).
+ * Returns the work's result, or -errno with err set when the sandbox could not be set up
+ * (OVL_ERR_UNSUPPORTED, naming the step), the worker died, or it broke the rules. */
 int ovl_sandbox_run(const struct ovl_sandbox_policy *policy, bool private_ns, const int *keep, size_t n_keep,
                     ovl_sandbox_work_fn work, void *work_data, ovl_sandbox_serve_fn serve, void *serve_data,
                     struct ovl_error *err);

@@ -188,5 +188,18 @@ for cmd in "gc" "list" "assemble --backend=copy --rootfs=$R_COPY $L" "destroy $R
                 "(exit $status: $(cat "$TEST_TMP/stderr"))" || true
 done
 
+# A record moved into another rootfs' directory (the id is the hash of R's path): gc would roll
+# back that other rootfs' paths without holding its lock. It leaves the record alone.
+W=$TEST_TMP/work-moved
+mkdir -m 0700 "$W"
+"$OVLBACKEND" -q --work-dir="$W" assemble --backend=copy --rootfs="$TEST_TMP/moved-r" "$L" || fail "assemble for the moved record"
+src=$(ls -d "$W"/rootfs/*)
+mkdir -m 0700 "$W/rootfs/0123456789abcdef"
+sed 's/^state=ready$/state=assembling/' "$src/record" >"$W/rootfs/0123456789abcdef/record"
+"$OVLBACKEND" --work-dir="$W" gc >"$TEST_TMP/gc.out" 2>&1 || true
+[ -d "$TEST_TMP/moved-r" ] || hole "gc rolled back a record found in another rootfs' directory: $(cat "$TEST_TMP/gc.out")"
+grep -q 'names a rootfs whose record lives elsewhere' "$TEST_TMP/gc.out" || hole "gc did not report the moved record: $(cat "$TEST_TMP/gc.out")"
+"$OVLBACKEND" -q --work-dir="$W" destroy "$TEST_TMP/moved-r" || fail "destroy after the moved record"
+
 [ "$HOLES" = 0 ] || fail "$HOLES hole(s), see the HOLE lines above"
 echo "PASS: a work dir others control is refused; records naming foreign paths delete nothing"

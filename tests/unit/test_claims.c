@@ -46,6 +46,12 @@ START_TEST(test_well_formed)
         ck_assert_int_eq(q.kind, OVL_CLAIM_CACHE);
         ck_assert_int_eq(parse(OVL_CLAIM_OP_HAND_OVER, 0, "", 1, &q), 0);
         ck_assert_str_eq(q.path, "");
+        ck_assert_int_eq(q.n_paths, 1);
+        ck_assert_int_eq(parse(OVL_CLAIM_OP_CLAIM, OVL_CLAIM_CACHE, "/w/a\0/w/b\0/c", 13, &q), 0);
+        ck_assert_int_eq(q.n_paths, 3);
+        ck_assert_str_eq(q.path, "/w/a");
+        ck_assert_str_eq(ovl_claim_request_next(q.path), "/w/b");
+        ck_assert_str_eq(ovl_claim_request_next(ovl_claim_request_next(q.path)), "/c");
 }
 END_TEST
 
@@ -59,7 +65,12 @@ START_TEST(test_malformed)
                          -EBADMSG);
         /* The path must end exactly at the message's end, with one NUL. */
         ck_assert_int_eq(parse(OVL_CLAIM_OP_CLAIM, OVL_CLAIM_SCRATCH, "/a", 2, &q), -EBADMSG);
-        ck_assert_int_eq(parse(OVL_CLAIM_OP_CLAIM, OVL_CLAIM_SCRATCH, "/a\0/b", 6, &q), -EBADMSG);
+        ck_assert_int_eq(parse(OVL_CLAIM_OP_CLAIM, OVL_CLAIM_SCRATCH, "/a\0b", 5, &q), -EBADMSG);
+        ck_assert_int_eq(parse(OVL_CLAIM_OP_CLAIM, OVL_CLAIM_SCRATCH, "/a\0\0", 4, &q), -EBADMSG);
+        /* Several paths: only in a claim. */
+        ck_assert_int_eq(parse(OVL_CLAIM_OP_WITHDRAW, OVL_CLAIM_SCRATCH, "/a\0/b", 6, &q), -EBADMSG);
+        ck_assert_int_eq(parse(OVL_CLAIM_OP_IDENTIFY, OVL_CLAIM_SCRATCH, "/a\0/b", 6, &q), -EBADMSG);
+        ck_assert_int_eq(parse(OVL_CLAIM_OP_HAND_OVER, 0, "\0", 2, &q), -EBADMSG);
         ck_assert_int_eq(parse(OVL_CLAIM_OP_CLAIM, OVL_CLAIM_SCRATCH, "a/b", 4, &q), -EBADMSG);
         ck_assert_int_eq(parse(OVL_CLAIM_OP_CLAIM, OVL_CLAIM_SCRATCH, "", 1, &q), -EBADMSG);
         ck_assert_int_eq(parse(0, OVL_CLAIM_SCRATCH, "/a", 3, &q), -EBADMSG);
@@ -133,6 +144,56 @@ START_TEST(test_round_trip_in_process)
 }
 END_TEST
 
+static int claim_many(void *data, struct ovl_sandbox_link *link, struct ovl_error *err)
+{
+        static char names[600][64];
+        char *paths[600];
+        struct ovl_assembly a = { .link = link };
+
+        (void) data;
+        for (size_t i = 0; i < 600; i++) {
+                snprintf(names[i], sizeof(names[i]), "/work/layers/glue-%zu-%040zu", i, i);
+                paths[i] = names[i];
+        }
+        return ovl_assembly_claim_all(&a, OVL_CLAIM_CACHE, paths, 600, err);
+}
+
+/* Counts requests and paths, and checks every path arrives once, in order. */
+static int count_claims(void *data, const void *msg, size_t len, int fd, struct ovl_error *err)
+{
+        size_t *counts = data;
+        struct ovl_claim_request q;
+        char want[64];
+
+        ck_assert_int_eq(fd, -1);
+        ck_assert_int_eq(ovl_claim_request_parse(msg, len, &q, err), 0);
+        ck_assert_int_eq(q.kind, OVL_CLAIM_CACHE);
+        for (size_t i = 0; i < q.n_paths; i++, q.path = ovl_claim_request_next(q.path)) {
+                snprintf(want, sizeof(want), "/work/layers/glue-%zu-%040zu", counts[1], counts[1]);
+                ck_assert_str_eq(q.path, want);
+                counts[1]++;
+        }
+        counts[0]++;
+        return 0;
+}
+
+START_TEST(test_claim_all_batches)
+{
+        struct ovl_sandbox_settings off = { .disabled = true };
+        struct ovl_error err = { 0 };
+        size_t counts[2] = { 0, 0 }; /* requests, paths */
+
+        ovl_sandbox_configure(&off);
+        ck_assert_int_eq(ovl_sandbox_run(&(struct ovl_sandbox_policy){ 0 }, false, NULL, 0, claim_many, NULL,
+                                         count_claims, counts, &err),
+                         0);
+        ck_assert_int_eq(counts[1], 600);
+        /* About 70 bytes a path, PATH_MAX bytes a request. */
+        ck_assert_int_ge(counts[0], 600 * 70 / 4096);
+        ck_assert_int_le(counts[0], 600 * 70 / 4096 + 2);
+}
+END_TEST
+
 START_TEST(test_refusal_reaches_the_backend)
 {
         struct ovl_sandbox_settings off = { .disabled = true };
@@ -159,6 +220,7 @@ Suite *ovl_unit_suite(void)
         tcase_add_test(tc, test_malformed);
         tcase_add_test(tc, test_round_trip_in_process);
         tcase_add_test(tc, test_refusal_reaches_the_backend);
+        tcase_add_test(tc, test_claim_all_batches);
         suite_add_tcase(s, tc);
         return s;
 }
