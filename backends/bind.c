@@ -24,16 +24,6 @@
 #include "namespaces/seccomp.h"
 #include "common/syscalls.h"
 
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef OPEN_TREE_CLOEXEC
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
-#endif
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-
 /* The first marker found ends the scan: one is enough to refuse the layer. */
 static int refuse_marker(void *ctx, const struct ovl_marker *m, struct ovl_error *err)
 {

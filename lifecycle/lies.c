@@ -14,13 +14,6 @@
 #include "common/testhook.h"
 #include "lifecycle/internal.h"
 
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef OPEN_TREE_CLOEXEC
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
-#endif
-
 /* OVLBACKEND_TEST_CLAIM=KIND:PATH (a test hook): the worker claims PATH before its backend's work,
  * as a worker subverted into lying would. */
 static enum ovl_claim_kind test_kind(const char *name, size_t len)
