@@ -30,8 +30,8 @@ static int load(struct libmnt_table **ret)
         return 0;
 }
 
-/* Calls match(target) for every mount; stops and sets *ret when it returns true. */
-static int any_mount(bool (*match)(const char *target, const char *path), const char *path, bool *ret)
+/* Calls match(fs, ctx) for every mount; stops and sets *ret when it returns true. */
+static int any_mount(bool (*match)(struct libmnt_fs *fs, const void *ctx), const void *ctx, bool *ret)
 {
         _cleanup_(ovl_mnt_unref_tablep) struct libmnt_table *t = NULL;
         _cleanup_(ovl_mnt_free_iterp) struct libmnt_iter *it = NULL;
@@ -44,24 +44,31 @@ static int any_mount(bool (*match)(const char *target, const char *path), const 
         if (!it)
                 return -ENOMEM;
         *ret = false;
-        while (mnt_table_next_fs(t, it, &fs) == 0) {
-                const char *target = mnt_fs_get_target(fs);
-                if (target && match(target, path)) {
+        while (mnt_table_next_fs(t, it, &fs) == 0)
+                if (match(fs, ctx)) {
                         *ret = true;
                         break;
                 }
-        }
         return 0;
 }
 
-static bool target_is(const char *target, const char *path)
+static bool target_is(struct libmnt_fs *fs, const void *path)
 {
-        return strcmp(target, path) == 0;
+        const char *target = mnt_fs_get_target(fs);
+
+        return target && strcmp(target, path) == 0;
 }
 
-static bool target_below(const char *target, const char *path)
+static bool target_below(struct libmnt_fs *fs, const void *path)
 {
-        return ovl_path_is_below(target, path);
+        const char *target = mnt_fs_get_target(fs);
+
+        return target && ovl_path_is_below(target, path);
+}
+
+static bool id_is(struct libmnt_fs *fs, const void *id)
+{
+        return mnt_fs_get_id(fs) >= 0 && (uint64_t) mnt_fs_get_id(fs) == *(const uint64_t *) id;
 }
 
 int ovl_mounttable_is_mounted(const char *path, bool *ret)
@@ -74,12 +81,9 @@ int ovl_mounttable_has_mount_below(const char *path, bool *ret)
         return any_mount(target_below, path, ret);
 }
 
-int ovl_mounttable_count(void)
+int ovl_mounttable_has_id(uint64_t id, bool *ret)
 {
-        _cleanup_(ovl_mnt_unref_tablep) struct libmnt_table *t = NULL;
-        int r = load(&t);
-
-        return r < 0 ? r : mnt_table_get_nents(t);
+        return any_mount(id_is, &id, ret);
 }
 
 int ovl_mounttable_source(const char *path, char **ret_source)

@@ -22,6 +22,7 @@
 #include "backends/mount.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
+#include "common/mounttable.h"
 #include "common/syscalls.h"
 #include "common/testhook.h"
 #include "lifecycle/internal.h"
@@ -113,22 +114,6 @@ static int fd_mount_id(int fd, uint64_t *ret)
                 return -EOPNOTSUPP;
         *ret = strtoull(p + strlen("\nmnt_id:"), NULL, 10);
         return 0;
-}
-
-/* Whether a mount of this id is attached in this process' mount namespace (the first field of
- * each line of mountinfo). Returns 1, 0 or -errno. */
-static int mount_id_listed(uint64_t id)
-{
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        _cleanup_free_ char *line = NULL;
-        size_t size = 0;
-
-        if (!f)
-                return -errno;
-        while (getline(&line, &size, f) > 0)
-                if (strtoull(line, NULL, 10) == id)
-                        return 1;
-        return ferror(f) ? -EIO : 0;
 }
 
 /* The directory a claimed scratch is created in, as the parent holds it: R's parent, the record
@@ -288,9 +273,12 @@ static int serve_hand_over(struct serving *s, int fd, struct ovl_error *err)
                 return refuse(run, err, "handed over a mount it may not hand over; refused");
         }
         if (fd >= 0) {
+                bool listed = false;
                 r = fd_mount_id(fd, &id);
                 if (r == 0)
-                        r = mount_id_listed(id);
+                        r = ovl_mounttable_has_id(id, &listed);
+                if (r == 0 && listed)
+                        r = 1;
                 if (r != 0) {
                         safe_close(fd);
                         return r < 0 ? ovl_error_fail(err, -r, "rootfs %s: the mount handed over", run->rec->rootfs)
