@@ -149,10 +149,7 @@ static int mount_exists(uint64_t unique_id)
 /* Whether the record created R (rather than finding it empty). */
 static bool created_rootfs(const struct ovl_record *rec)
 {
-        for (size_t i = 0; i < rec->scratch.count; i++)
-                if (strcmp(rec->scratch.items[i], rec->rootfs) == 0)
-                        return true;
-        return false;
+        return ovl_strlist_has(&rec->scratch, rec->rootfs);
 }
 
 /* The mount open at fd is the record's: the very mount it made (its unique id, where the kernel

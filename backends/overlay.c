@@ -530,13 +530,8 @@ static int overlay_validate(const struct ovl_backend_options *opts, struct ovl_e
 
 static bool cache_in_use(const char *name, const char *path, void *ctx)
 {
-        const struct ovl_strlist *in_use = ctx;
-
         (void) name;
-        for (size_t i = 0; i < in_use->count; i++)
-                if (strcmp(in_use->items[i], path) == 0)
-                        return true;
-        return false;
+        return ovl_strlist_has(ctx, path);
 }
 
 /* Cache entries (glue and flattened layers) no record names, and half-built ones. Under the

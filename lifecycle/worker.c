@@ -56,14 +56,6 @@ static struct ovl_strlist *list_of(struct ovl_record *rec, enum ovl_claim_kind k
         return kind == OVL_CLAIM_SCRATCH ? &rec->scratch : kind == OVL_CLAIM_MOUNT ? &rec->mounts : &rec->caches;
 }
 
-static bool list_has(const struct ovl_strlist *l, const char *path)
-{
-        for (size_t i = 0; i < l->count; i++)
-                if (strcmp(l->items[i], path) == 0)
-                        return true;
-        return false;
-}
-
 /* What the parent keeps while it serves one worker, beyond the run itself. */
 struct serving {
         struct ovl_run *run;
@@ -169,7 +161,7 @@ static int serve_claim(struct serving *s, enum ovl_claim_kind kind, const char *
                               "claimed %s as %s, which that backend never makes; refused, nothing "
                               "recorded",
                               path, ovl_claim_kind_name(kind));
-        if (list_has(list, path))
+        if (ovl_strlist_has(list, path))
                 return 0;
         if ((kind == OVL_CLAIM_SCRATCH && s->scratch_claims >= MAX_SCRATCH_CLAIMS) ||
             (kind == OVL_CLAIM_CACHE && list->count >= run->layers->count + MAX_CACHES_BEYOND_LAYERS) ||
@@ -209,7 +201,7 @@ static int serve_identify(struct serving *s, const char *path, int fd, struct ov
         struct stat st;
         bool empty = false;
 
-        if (fd < 0 || !list_has(&run->rec->scratch, path) || run->rec->tree.ino != 0 ||
+        if (fd < 0 || !ovl_strlist_has(&run->rec->scratch, path) || run->rec->tree.ino != 0 ||
             ovl_path_split(path, &parent, &base) < 0 || strcmp(parent, s->rootfs_parent) != 0)
                 return refuse(run, err, "identified %s, which it did not claim beside R (or did twice); refused", path);
         /* O_PATH: opening it asks nothing of a filesystem mounted there. */
@@ -267,7 +259,7 @@ static int serve_hand_over(struct serving *s, int fd, struct ovl_error *err)
         uint64_t id;
         int r;
 
-        if (run->mnt_fd >= 0 || run->mounted_at_rootfs || !list_has(&run->rec->mounts, run->rec->rootfs) ||
+        if (run->mnt_fd >= 0 || run->mounted_at_rootfs || !ovl_strlist_has(&run->rec->mounts, run->rec->rootfs) ||
             (fd < 0 && run->req->private_ns)) {
                 safe_close(fd);
                 return refuse(run, err, "handed over a mount it may not hand over; refused");

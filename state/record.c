@@ -33,6 +33,14 @@ int ovl_strlist_append(struct ovl_strlist *l, const char *s)
         return 0;
 }
 
+bool ovl_strlist_has(const struct ovl_strlist *l, const char *s)
+{
+        for (size_t i = 0; i < l->count; i++)
+                if (strcmp(l->items[i], s) == 0)
+                        return true;
+        return false;
+}
+
 void ovl_strlist_clear(struct ovl_strlist *l)
 {
         for (size_t i = 0; i < l->count; i++)

@@ -64,6 +64,8 @@ struct ovl_record {
 /* Appends a copy of s. Returns 0 or -ENOMEM. */
 int ovl_strlist_append(struct ovl_strlist *l, const char *s);
 void ovl_strlist_clear(struct ovl_strlist *l);
+/* Whether l holds s. */
+bool ovl_strlist_has(const struct ovl_strlist *l, const char *s);
 
 /* Serialises rec into a new NUL-terminated buffer. Returns 0 or -ENOMEM. */
 int ovl_record_format(const struct ovl_record *rec, char **ret_text, size_t *ret_len);
