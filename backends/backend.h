@@ -31,10 +31,18 @@ enum {
         OVL_ACCEPTS_UPPER = 1 << 4, /* --upper, --volatile */
         OVL_ACCEPTS_NO_FLATTEN = 1 << 5,
         OVL_ACCEPTS_IDMAP = 1 << 6, /* --uidmap, --gidmap, --userns */
+        OVL_ACCEPTS_STACK = 1 << 7, /* --stack */
 };
 
 /* What the caller asked for beyond the layers; each backend honours what applies to it and the
  * lifecycle refuses what a backend cannot do. */
+/* --stack: how the overlay backend stacks the layers. */
+enum ovl_stack {
+        OVL_STACK_AUTO = 0, /* meta where the kernel can and it pays, else layers */
+        OVL_STACK_LAYERS,   /* one lower directory per layer (overlay_lower.h) */
+        OVL_STACK_META,     /* one metadata layer over data-only layers (overlay_meta.h) */
+};
+
 struct ovl_backend_options {
         bool read_only;                /* --read-only: a read-only rootfs */
         bool read_write;               /* --read-write: bind only, writes reach the layer */
@@ -43,6 +51,7 @@ struct ovl_backend_options {
         const char *upper;             /* --upper=tmpfs[:SIZE]: overlay upper dir on a private tmpfs */
         bool volatile_upper;           /* --volatile: overlay without syncs to the upper dir */
         bool no_flatten;               /* --no-flatten: refuse more layers than the kernel stacks */
+        enum ovl_stack stack;          /* --stack */
         const struct ovl_idmap *idmap; /* --uidmap/--gidmap/--userns: an idmapped rootfs, or NULL */
 };
 
@@ -143,6 +152,10 @@ struct ovl_backend_ops {
         /* Removes the backend's shared caches under work_dir that no record names (in_use), and
          * half-built ones, adding what it did to report. May be NULL. */
         int (*gc)(const char *work_dir, const struct ovl_strlist *in_use, struct ovl_gc_report *report);
+
+        /* How rec's layers are stacked ("layers", "meta"), read from what it records, for --json.
+         * May be NULL: the backend does not stack layers. */
+        const char *(*stack_of)(const struct ovl_record *rec);
 };
 
 extern const struct ovl_backend_ops ovl_backend_copy;

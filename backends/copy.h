@@ -14,3 +14,11 @@ struct ovl_idmap;
  * -errno with err set. */
 int ovl_copy_merge_into(const struct ovl_layer_list *layers, const struct ovl_idmap *idmap, int dst_fd,
                         const char *what, struct ovl_error *err);
+
+/* The same tree as a metadata layer for overlayfs' data-only lowers: directories, symlinks,
+ * devices and all metadata as ovl_copy_merge_into writes them, but every non-empty regular file an
+ * empty sparse stub of its size carrying trusted.overlay.metacopy and the absolute
+ * trusted.overlay.redirect "PREFIX/PATH", PREFIX being redirect_prefix[i] for a file of layer i
+ * ("" or "/dir"). Hard links stay hard-linked stubs. Returns 0 or -errno with err set. */
+int ovl_copy_merge_stubs(const struct ovl_layer_list *layers, const char *const *redirect_prefix, int dst_fd,
+                         const char *what, struct ovl_error *err);

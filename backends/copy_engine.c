@@ -13,7 +13,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "backends/copy.h"
@@ -41,8 +43,9 @@ struct copy_ctx {
         const char *rootfs;
         int *dirs; /* destination directory fds; dirs[depth - 1] is the current one */
         size_t depth, cap;
-        struct ovl_copy_accel *accel;  /* per layer: each may sit on another filesystem */
-        const struct ovl_idmap *idmap; /* --uidmap/--gidmap: owners written mapped; NULL: as they are */
+        struct ovl_copy_accel *accel;   /* per layer: each may sit on another filesystem */
+        const struct ovl_idmap *idmap;  /* --uidmap/--gidmap: owners written mapped; NULL: as they are */
+        const char *const *stub_prefix; /* per layer: stubs redirect to PREFIX/path; NULL: copy data */
         struct link_entry *links[LINK_BUCKETS];
 };
 
@@ -192,6 +195,27 @@ static int open_source(int dirfd, const char *name, const struct stat *seen)
         return TAKE_FD(fd);
 }
 
+/* A metadata stub in place of the data: an empty file of the right size (sparse, no blocks) that
+ * overlayfs reads as metacopy, its data at the absolute redirect in a data-only layer. A redirect the
+ * kernel would not take (PATH_MAX or longer) is not made: the data is copied instead. Returns 1
+ * when the stub was made, 0 when the data is to be copied, or -errno. */
+static int make_stub(const struct copy_ctx *c, const struct ovl_merge_entry *e, int dst)
+{
+        _cleanup_free_ char *redirect = NULL;
+
+        if (!c->stub_prefix || e->st->st_size == 0)
+                return 0;
+        if (asprintf(&redirect, "%s/%s", c->stub_prefix[e->layer], e->path) < 0)
+                return -ENOMEM;
+        if (strlen(redirect) >= PATH_MAX)
+                return 0;
+        if (ftruncate(dst, e->st->st_size) < 0 ||
+            fsetxattr(dst, "trusted.overlay.redirect", redirect, strlen(redirect), 0) < 0 ||
+            fsetxattr(dst, "trusted.overlay.metacopy", "", 0, 0) < 0)
+                return -errno;
+        return 1;
+}
+
 static int copy_regular(struct copy_ctx *c, const struct ovl_merge_entry *e, struct ovl_error *err)
 {
         _cleanup_close_ int src = -1, dst = -1;
@@ -210,7 +234,11 @@ static int copy_regular(struct copy_ctx *c, const struct ovl_merge_entry *e, str
                      e->st->st_mode & 0777);
         if (dst < 0)
                 return fail_dst(c, e, errno, err);
-        r = ovl_copy_data(src, dst, e->st, &c->accel[e->layer]);
+        r = make_stub(c, e, dst);
+        if (r == 0)
+                r = ovl_copy_data(src, dst, e->st, &c->accel[e->layer]);
+        else if (r > 0)
+                r = 0;
         if (r == -ENODATA)
                 return ovl_error_fail(err, 0, "layer %s: %s: file changed while it was copied",
                                       c->layers->items[e->layer].path, e->path);
@@ -332,10 +360,10 @@ static int visit_root_or_dir(void *ctx, const struct ovl_merge_entry *e, struct 
         return visit_dir_enter(ctx, e, err);
 }
 
-int ovl_copy_merge_into(const struct ovl_layer_list *layers, const struct ovl_idmap *idmap, int dst_fd,
-                        const char *what, struct ovl_error *err)
+static int merge_into(struct copy_ctx *proto, int dst_fd, struct ovl_error *err)
 {
-        struct copy_ctx c = { .layers = layers, .rootfs = what, .idmap = idmap, .cap = 64 };
+        struct copy_ctx c = *proto;
+        const struct ovl_layer_list *layers = c.layers;
         struct ovl_merge_visitor v = {
                 .ctx = &c, .file = visit_file, .dir_enter = visit_root_or_dir, .dir_leave = visit_dir_leave
         };
@@ -360,4 +388,20 @@ int ovl_copy_merge_into(const struct ovl_layer_list *layers, const struct ovl_id
         free(c.dirs);
         free(c.accel);
         return r;
+}
+
+int ovl_copy_merge_into(const struct ovl_layer_list *layers, const struct ovl_idmap *idmap, int dst_fd,
+                        const char *what, struct ovl_error *err)
+{
+        struct copy_ctx c = { .layers = layers, .rootfs = what, .idmap = idmap, .cap = 64 };
+
+        return merge_into(&c, dst_fd, err);
+}
+
+int ovl_copy_merge_stubs(const struct ovl_layer_list *layers, const char *const *redirect_prefix, int dst_fd,
+                         const char *what, struct ovl_error *err)
+{
+        struct copy_ctx c = { .layers = layers, .rootfs = what, .stub_prefix = redirect_prefix, .cap = 64 };
+
+        return merge_into(&c, dst_fd, err);
 }

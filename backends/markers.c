@@ -79,10 +79,12 @@ static void path_pop(struct scan *s, size_t old)
         s->path[old] = '\0';
 }
 
-static int report(struct scan *s, enum ovl_marker_kind kind, bool user_ns, const char *dir, const char *name,
+static int report(struct scan *s, enum ovl_marker_kind kind, bool user_ns, int dirfd, const char *name,
                   const char *target)
 {
-        struct ovl_marker m = { .kind = kind, .user_ns = user_ns, .dir = dir, .name = name, .target = target };
+        struct ovl_marker m = {
+                .kind = kind, .user_ns = user_ns, .dir = s->path, .name = name, .target = target, .dirfd = dirfd
+        };
 
         return s->fn(s->ctx, &m, s->err);
 }
@@ -99,9 +101,9 @@ static int report_dir_xattrs(struct scan *s, int parent_fd, const char *name, bo
                 return scan_fail(s, s->path, "", -r, "cannot read xattrs");
         *ret_xattr_wh = !!(bits & OVL_XATTR_HAS_WHITEOUTS);
         if (bits & OVL_XATTR_OPAQUE)
-                r = report(s, OVL_MARKER_OPAQUE_DIR, user, s->path, ".", NULL);
+                r = report(s, OVL_MARKER_OPAQUE_DIR, user, -1, ".", NULL);
         if (r == 0 && *ret_xattr_wh)
-                r = report(s, OVL_MARKER_XATTR_DIR, user, s->path, ".", NULL);
+                r = report(s, OVL_MARKER_XATTR_DIR, user, -1, ".", NULL);
         return r;
 }
 
@@ -125,7 +127,7 @@ static int scan_entry(struct scan *s, int dirfd, const struct dirent *de, bool x
                               info.type == OVL_ENTRY_WHITEOUT        ? OVL_MARKER_AUFS_WHITEOUT
                               : info.type == OVL_ENTRY_OPAQUE_MARKER ? OVL_MARKER_AUFS_OPAQUE
                                                                      : OVL_MARKER_AUFS_META,
-                              false, s->path, de->d_name, info.type == OVL_ENTRY_WHITEOUT ? info.target : NULL);
+                              false, dirfd, de->d_name, info.type == OVL_ENTRY_WHITEOUT ? info.target : NULL);
         }
         /* Only directories, devices and (in a marked directory) regular files can be markers: the
          * rest need no stat at all. */
@@ -135,13 +137,13 @@ static int scan_entry(struct scan *s, int dirfd, const struct dirent *de, bool x
         if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return scan_fail(s, s->path, de->d_name, errno, "cannot stat");
         if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
-                return report(s, OVL_MARKER_CHARDEV, false, s->path, de->d_name, de->d_name);
+                return report(s, OVL_MARKER_CHARDEV, false, dirfd, de->d_name, de->d_name);
         if (S_ISREG(st.st_mode) && xattr_wh && st.st_size == 0) {
                 r = ovl_entry_read_xattrs(dirfd, de->d_name, &bits);
                 if (r < 0)
                         return scan_fail(s, s->path, de->d_name, -r, "cannot read xattrs");
                 if (bits & OVL_XATTR_WHITEOUT)
-                        return report(s, OVL_MARKER_XATTR_WHITEOUT, !!(bits & OVL_XATTR_USER_NS), s->path, de->d_name,
+                        return report(s, OVL_MARKER_XATTR_WHITEOUT, !!(bits & OVL_XATTR_USER_NS), dirfd, de->d_name,
                                       de->d_name);
                 return 0;
         }

@@ -25,6 +25,8 @@ struct ovl_marker {
         const char *dir;    /* the directory holding the marker, relative to the layer ("" = root) */
         const char *name;   /* the marker's name in it ("." for a marked directory itself) */
         const char *target; /* the name the marker hides (whiteouts), else NULL */
+        int dirfd;          /* the directory holding the marker (valid during the call); -1 for a
+                             * marked directory itself (name ".") */
 };
 
 /* Whether the kernel understands a marker without help on a mount that is not `userxattr`:

@@ -53,6 +53,12 @@ int ovl_mountopts_overlay(const struct ovl_mountopts_overlay_spec *spec, struct 
          * follows a hostile layer's own trusted.overlay.redirect with it, and the view would show a
          * tree the layers do not hold. */
         static const char *const fixed[] = { "index", "off", "redirect_dir", "nofollow", "metacopy", "off" };
+        /* The metadata stack: the kernel must read the metadata layer's metacopy and redirect
+         * xattrs (metacopy=on needs redirect_dir=on). It reads them in that layer and the upper dir
+         * only, both ovlbackend's; the layers are data-only, looked up by path, their own overlay
+         * xattrs never read. */
+        static const char *const fixed_meta[] = { "index", "off", "redirect_dir", "on", "metacopy", "on" };
+        const char *const *opts = spec->n_data ? fixed_meta : fixed;
         int r;
 
         ret->count = 0;
@@ -60,12 +66,14 @@ int ovl_mountopts_overlay(const struct ovl_mountopts_overlay_spec *spec, struct 
         /* lowerdir+ takes the layers top first. */
         for (size_t i = spec->n_lower; r == 0 && i-- > 0;)
                 r = push(ret, "lowerdir+", OVL_MOUNT_PARAM_DIR_FD, NULL, spec->lower_fds[i]);
+        for (size_t i = 0; r == 0 && i < spec->n_data; i++)
+                r = push(ret, "datadir+", OVL_MOUNT_PARAM_DIR_FD, NULL, spec->data_fds[i]);
         if (r == 0 && spec->upper_fd >= 0)
                 r = push(ret, "upperdir", OVL_MOUNT_PARAM_DIR_FD, NULL, spec->upper_fd);
         if (r == 0 && spec->work_fd >= 0)
                 r = push(ret, "workdir", OVL_MOUNT_PARAM_DIR_FD, NULL, spec->work_fd);
         for (size_t i = 0; r == 0 && i < ARRAY_SIZE(fixed); i += 2)
-                r = push(ret, fixed[i], OVL_MOUNT_PARAM_STRING, fixed[i + 1], -1);
+                r = push(ret, opts[i], OVL_MOUNT_PARAM_STRING, opts[i + 1], -1);
         if (r == 0 && spec->volatile_upper)
                 r = push(ret, "volatile", OVL_MOUNT_PARAM_FLAG, NULL, -1);
         if (r == 0 && spec->userxattr)
@@ -165,6 +173,11 @@ int ovl_mountopts_format_legacy(const struct ovl_mount_params *p, char **ret_tex
                 }
                 if (in_list && list && strcmp(list, q->key) == 0) {
                         fprintf(f, ":%s", value);
+                        continue;
+                }
+                /* Data-only lowers follow the lowers after "::". */
+                if (list && strcmp(list, "lowerdir+") == 0 && strcmp(q->key, "datadir+") == 0) {
+                        fprintf(f, "::%s", value);
                         continue;
                 }
                 list = in_list ? q->key : NULL;

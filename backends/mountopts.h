@@ -45,14 +45,17 @@ struct ovl_mountopts_overlay_spec {
         const char *source;   /* the mount's source name */
         const int *lower_fds; /* the lower directories, bottom first */
         size_t n_lower;
+        const int *data_fds; /* data-only lower directories (the metadata stack), in search order */
+        size_t n_data;
         int upper_fd, work_fd; /* -1 for a read-only mount */
         bool volatile_upper;   /* --volatile */
         bool userxattr;        /* rootless: markers in user.overlay.* */
 };
 
 /* Builds the parameters of an overlay mount into ret (emptied first): source, one lowerdir+ per
- * lower directory top first, upperdir and workdir when given, the fixed options, volatile and
- * userxattr when asked. Returns 0 or -ENOMEM. */
+ * lower directory top first, one datadir+ per data-only directory, upperdir and workdir when
+ * given, the fixed options (metacopy=on with data-only directories), volatile and userxattr when
+ * asked. Returns 0 or -ENOMEM. */
 int ovl_mountopts_overlay(const struct ovl_mountopts_overlay_spec *spec, struct ovl_mount_params *ret);
 
 /* Builds the parameters of the private tmpfs an overlay's upper dir lives on into ret (emptied
@@ -72,7 +75,8 @@ int ovl_mountopts_emit(const struct ovl_mount_params *p, bool dirs_by_fd, ovl_mo
 int ovl_mountopts_apply_fsconfig(int fs_fd, const struct ovl_mount_params *p, bool dirs_by_fd);
 
 /* The data string of mount(2) for p, in *ret_text (to free): "key=value" and "key" entries joined
- * by ',', consecutive "key+" entries joined into one "key=A:B:C", directory fds as their numbers
+ * by ',', consecutive "key+" entries joined into one "key=A:B:C" (datadir+ entries after lowerdir+
+ * ones into "lowerdir=A:B::D1::D2", the data-only syntax of 6.5+), directory fds as their numbers
  * (the caller mounts from inside /proc/self/fd). "source" is left out: mount(2) takes it as its own
  * argument. Returns 0, -EINVAL for a value the string cannot carry (a ',' anywhere, a ':' in a list
  * entry), or -ENOMEM. */

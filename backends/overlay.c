@@ -31,7 +31,9 @@
 #include "backends/mount.h"
 #include "backends/mountopts.h"
 #include "common/fscontext.h"
+#include "backends/overlay_cache.h"
 #include "backends/overlay_lower.h"
+#include "backends/overlay_meta.h"
 #include "common/fsutil.h"
 #include "common/walk.h"
 #include "common/gcreport.h"
@@ -199,6 +201,8 @@ static int overlay_params(const struct overlay *o, struct ovl_mount_params *ret)
                 .source = o->source,
                 .lower_fds = o->lower.fds,
                 .n_lower = o->lower.count,
+                .data_fds = o->lower.data_fds,
+                .n_data = o->lower.n_data,
                 .upper_fd = o->upper_fd,
                 .work_fd = o->work_fd,
                 .volatile_upper = o->req->opts->volatile_upper,
@@ -430,28 +434,76 @@ static int unique_layers(const struct ovl_layer_list *in, struct ovl_layer_list 
         return 0;
 }
 
-/* --uidmap: every lower dir (layers, glue, flattened bottoms) replaced by an idmapped clone of
- * itself, so the kernel shows their ids shifted; an overlay mount itself cannot be idmapped. */
-static int idmap_lowers(struct overlay *o, struct ovl_error *err)
+/* --uidmap: every lower dir (layers, glue, flattened bottoms, the metadata layer and the data
+ * dirs) replaced by an idmapped clone of itself, so the kernel shows their ids shifted; an overlay
+ * mount itself cannot be idmapped. */
+static int idmap_dirs(const struct overlay *o, int *fds, size_t n, struct ovl_error *err)
 {
         struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) o->req->userns_fd };
 
-        if (!o->caps.new_api)
-                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, ENOSYS,
-                                     "rootfs %s: --uidmap needs the new mount API "
-                                     "(idmapped layers)",
-                                     o->req->rootfs);
-        for (size_t i = 0; i < o->lower.count; i++) {
-                int tree = ovl_open_tree(o->lower.fds[i], "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        for (size_t i = 0; i < n; i++) {
+                int tree = ovl_open_tree(fds[i], "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
                 if (tree < 0 || ovl_mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
                         int e = errno;
                         safe_close(tree);
                         return ovl_error_set(err, OVL_ERR_UNSUPPORTED, e, "rootfs %s: an idmapped clone of a layer",
                                              o->req->rootfs);
                 }
-                close_and_replace(o->lower.fds[i], tree);
+                close_and_replace(fds[i], tree);
         }
         return 0;
+}
+
+static int idmap_lowers(struct overlay *o, struct ovl_error *err)
+{
+        int r;
+
+        if (!o->caps.new_api)
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, ENOSYS,
+                                     "rootfs %s: --uidmap needs the new mount API "
+                                     "(idmapped layers)",
+                                     o->req->rootfs);
+        r = idmap_dirs(o, o->lower.fds, o->lower.count, err);
+        return r < 0 ? r : idmap_dirs(o, o->lower.data_fds, o->lower.n_data, err);
+}
+
+/* Why the metadata stack cannot be used here, or NULL when it can. */
+static const char *meta_refusal(const struct overlay *o)
+{
+        if (!ovl_in_initial_userns())
+                return "the kernel refuses metacopy on a userxattr (rootless) mount";
+        if (!o->caps.meta_stack)
+                return "this kernel does not read metacopy stubs over data-only lowers (see `ovlbackend probe`, "
+                       "meta_stack)";
+        return NULL;
+}
+
+/* --stack=auto picks the metadata stack from this many layers on, or when the layers would not fit
+ * the kernel's stack: below it the layer stack is shallow enough that lookups cost little, and it
+ * needs no walk of the image on its first assemble. */
+#define META_AUTO_MIN_LAYERS 8
+
+static int stack_build(struct overlay *o, const struct ovl_layer_list *layers, struct ovl_error *err)
+{
+        const struct ovl_assemble_request *req = o->req;
+        enum ovl_stack want = req->opts->stack;
+        const char *refusal = meta_refusal(o);
+        size_t max = (size_t) o->caps.max_layers;
+        int r;
+
+        if (want == OVL_STACK_META && refusal)
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "rootfs %s: --stack=meta: %s", req->rootfs, refusal);
+        if (want == OVL_STACK_AUTO && !refusal && (layers->count >= META_AUTO_MIN_LAYERS || layers->count + 1 > max))
+                want = OVL_STACK_META;
+        if (want == OVL_STACK_META) {
+                r = ovl_meta_stack_build(layers, req->work_dir, max, &o->lower, err);
+                if (r != -EOPNOTSUPP || req->opts->stack == OVL_STACK_META)
+                        return r;
+                ovl_log(OVL_LOG_VERBOSE, "%s; stacking the layers instead", err->msg);
+                *err = (struct ovl_error){ 0 };
+        } else if (want == OVL_STACK_AUTO && refusal && layers->count >= META_AUTO_MIN_LAYERS)
+                ovl_log(OVL_LOG_VERBOSE, "overlay: no metadata stack: %s", refusal);
+        return ovl_lower_stack_build(layers, req->work_dir, max, req->opts->no_flatten, &o->lower, err);
 }
 
 static int overlay_mount(struct overlay *o, struct ovl_error *err)
@@ -470,8 +522,7 @@ static int overlay_mount(struct overlay *o, struct ovl_error *err)
                         "overlay: %zu repeated layer(s) left out: a layer given more than once "
                         "counts once, at its topmost position",
                         req->layers->count - unique.count);
-        r = ovl_lower_stack_build(&unique, req->work_dir, (size_t) o->caps.max_layers, req->opts->no_flatten, &o->lower,
-                                  err);
+        r = stack_build(o, &unique, err);
         free(unique.items);
 
         if (r == 0)
@@ -488,8 +539,9 @@ static int overlay_mount(struct overlay *o, struct ovl_error *err)
                 r = ovl_mount_make_target(req, o->a, &o->target_id, err);
         if (r < 0)
                 return r;
-        ovl_log(OVL_LOG_VERBOSE, "overlay: %zu lower dirs (this kernel stacks %ld; %s), %s", o->lower.count,
-                o->caps.max_layers, o->caps.from_cache ? "probed earlier this boot" : "probed now",
+        ovl_log(OVL_LOG_VERBOSE, "overlay: %s stack, %zu lower and %zu data-only dirs (this kernel stacks %ld; %s), %s",
+                o->lower.meta ? "metadata" : "layer", o->lower.count, o->lower.n_data, o->caps.max_layers,
+                o->caps.from_cache ? "probed earlier this boot" : "probed now",
                 !o->caps.new_api    ? "mount(2)"
                 : o->caps.layer_fds ? "fsopen, lowerdir+ by fd"
                                     : "fsopen, lowerdir+ by /proc/self/fd path");
@@ -551,6 +603,17 @@ static int overlay_gc(const char *work_dir, const struct ovl_strlist *in_use, st
         return ovl_gc_sweep_dir(dir, cache_in_use, (void *) in_use, "cache", "cache no rootfs uses", report);
 }
 
+/* A rootfs whose record names a metadata layer has the metadata stack. */
+static const char *overlay_stack_of(const struct ovl_record *rec)
+{
+        for (size_t i = 0; i < rec->caches.count; i++) {
+                const char *slash = strrchr(rec->caches.items[i], '/');
+                if (ovl_meta_is_entry(slash ? slash + 1 : rec->caches.items[i]))
+                        return "meta";
+        }
+        return "layers";
+}
+
 /* R itself (when it had to create it), and the upper and work dirs or the legacy tmpfs mount
  * point directly in the record dir. */
 static int overlay_owns_scratch(const struct ovl_record *rec, const char *record_dir, const char *path)
@@ -582,7 +645,7 @@ const struct ovl_backend_ops ovl_backend_overlay = {
         .needs = OVL_NEEDS_MOUNT | OVL_NEEDS_OVERLAYFS,
         .max_layers = 0,
         .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_MOUNT_FLAGS | OVL_ACCEPTS_UPPER | OVL_ACCEPTS_NO_FLATTEN |
-                   OVL_ACCEPTS_IDMAP,
+                   OVL_ACCEPTS_IDMAP | OVL_ACCEPTS_STACK,
         .sandbox = { .caps = overlay_caps, .n_caps = ARRAY_SIZE(overlay_caps), .syscalls = OVL_SYSCALLS_MOUNT },
         .destroy_sandbox = { .caps = overlay_destroy_caps,
                              .n_caps = ARRAY_SIZE(overlay_destroy_caps),
@@ -593,4 +656,5 @@ const struct ovl_backend_ops ovl_backend_overlay = {
         .owns_scratch = overlay_owns_scratch,
         .in_place = overlay_in_place,
         .gc = overlay_gc,
+        .stack_of = overlay_stack_of,
 };

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -15,6 +14,7 @@
 #include "backends/copy.h"
 #include "backends/copy_meta.h"
 #include "backends/markers.h"
+#include "backends/overlay_cache.h"
 #include "backends/overlay_lower.h"
 #include "common/fsutil.h"
 #include "common/walk.h"
@@ -22,68 +22,27 @@
 #include "state/workdir.h"
 
 /* Bump when the glue's layout or meaning changes: old cache entries are then simply unused. */
-#define GLUE_VERSION "glue-2"
+#define GLUE_VERSION "glue-3"
 #define FLAT_VERSION "flat-1"
-
-/* WORK/layers: the cache, and the lock that keeps gc from removing an entry being built or used. */
-struct cache {
-        int fd;
-        char *path;
-        int lock_fd;
-};
 
 struct glue {
         int below, above; /* -1 when the layer needs none */
+        bool opaque_root; /* the layer hides every layer below it */
 };
+
+/* In a glue entry: the layer's root is opaque. The kernel ignores opaque on a lower layer's root,
+ * so the stack leaves the layers below out instead. */
+#define OPAQUE_ROOT "opaque-root"
 
 /* A glue layer under construction in a temporary entry of the cache. */
 struct glue_build {
         const struct ovl_layer *layer;
+        bool opaque_root;
         int entry_fd;
         int side_fd[2]; /* below, above: created on first use */
 };
 
 enum { BELOW, ABOVE };
-
-int ovl_cache_lock(const char *work_dir, bool exclusive)
-{
-        _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = -1;
-
-        if (asprintf(&path, "%s/layers.lock", work_dir) < 0)
-                return -ENOMEM;
-        /* O_NOFOLLOW: a symlink planted here must not make root create or lock another file. */
-        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        if (flock(fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH) < 0)
-                return errno == EWOULDBLOCK ? -EBUSY : -errno;
-        return TAKE_FD(fd);
-}
-
-static int cache_open(const char *work_dir, struct cache *c, struct ovl_error *err)
-{
-        int r;
-
-        if (asprintf(&c->path, "%s/layers", work_dir) < 0) {
-                c->path = NULL;
-                return ovl_error_fail(err, ENOMEM, "cache %s/layers", work_dir);
-        }
-        if (mkdir(c->path, 0700) < 0 && errno != EEXIST)
-                return ovl_error_fail(err, errno, "cache %s", c->path);
-        c->fd = open(c->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (c->fd < 0)
-                return ovl_error_fail(err, errno, "cache %s", c->path);
-        r = ovl_workdir_check_private(c->fd, c->path, err);
-        if (r < 0)
-                return r;
-        /* Shared: many assembles build and use entries at once; gc takes it exclusively. It lives
-         * beside the cache, never removed, so every process locks the same file. */
-        c->lock_fd = ovl_cache_lock(work_dir, false);
-        if (c->lock_fd < 0)
-                return ovl_error_fail(err, -c->lock_fd, "cache lock %s.lock", c->path);
-        return 0;
-}
 
 /* Opens (creating with mode 0755) the directory rel below rootfd, one component at a time. The
  * names come from a layer's listing, so none is "." or ".." or holds a '/'. */
@@ -166,11 +125,29 @@ static int put_dir_or_fail(struct glue_build *g, const struct ovl_marker *m, str
         return r < 0 ? marker_fail(g, m, r, err) : 0;
 }
 
+/* ".wh.NAME": NAME goes for the layers below. When the layer has a directory NAME of its own, that
+ * directory replaces the one below whole: an opaque directory below the layer says so (a 0/0 device
+ * there would also stop the layer's own markers inside NAME from finding their place). */
+static int whiteout_below(struct glue_build *g, const struct ovl_marker *m)
+{
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+
+        if (fstatat(m->dirfd, m->target, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+                return put_whiteout(g, BELOW, m->dir, m->target);
+        if (asprintf(&path, "%s%s%s", m->dir, *m->dir ? "/" : "", m->target) < 0)
+                return -ENOMEM;
+        return put_dir(g, BELOW, path, true);
+}
+
 /* Translates one marker the kernel would not read (see overlay_lower.h). */
 static int glue_marker(void *ctx, const struct ovl_marker *m, struct ovl_error *err)
 {
         struct glue_build *g = ctx;
         int r = 0;
+
+        if (*m->dir == '\0' && (m->kind == OVL_MARKER_AUFS_OPAQUE || m->kind == OVL_MARKER_OPAQUE_DIR))
+                g->opaque_root = true;
 
         /* The kernel reads these, but lists a whiteout in a directory only one layer has (it
          * reads such a directory as it is): a directory in the glue above makes it a merged one,
@@ -181,7 +158,7 @@ static int glue_marker(void *ctx, const struct ovl_marker *m, struct ovl_error *
                 return 0;
         switch (m->kind) {
         case OVL_MARKER_AUFS_WHITEOUT:
-                r = put_whiteout(g, BELOW, m->dir, m->target);
+                r = whiteout_below(g, m);
                 if (r == 0)
                         r = put_whiteout(g, ABOVE, m->dir, m->name);
                 break;
@@ -266,53 +243,15 @@ static int glue_build(const struct ovl_layer *layer, int entry_fd, struct ovl_er
 
         if (r == 0 && g.side_fd[ABOVE] >= 0)
                 r = copy_dir_metadata(layer, layer->fd, TAKE_FD(g.side_fd[ABOVE]), err);
+        if (r == 0 && g.opaque_root) {
+                int fd = openat(entry_fd, OPAQUE_ROOT, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        r = ovl_error_fail(err, errno, "layer %s: its overlay glue", layer->path);
+                safe_close(fd);
+        }
         for (int i = 0; i < 2; i++)
                 g.side_fd[i] = safe_close(g.side_fd[i]);
         return r;
-}
-
-typedef int (*entry_builder_fn)(void *data, int entry_fd, const char *entry_path, struct ovl_error *err);
-
-/* Opens cache entry `key`, building it with `build` when missing: in a temporary entry renamed into
- * place, so a half-built entry is never used, and a concurrent builder's result wins the race. */
-static int cache_entry(struct cache *c, const char *key, entry_builder_fn build, void *data, int *ret_fd,
-                       struct ovl_strlist *used, struct ovl_error *err)
-{
-        _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = -1;
-        char tmp[64];
-        int r;
-
-        if (asprintf(&path, "%s/%s", c->path, key) < 0) {
-                path = NULL;
-                return ovl_error_fail(err, ENOMEM, "cache %s/%s", c->path, key);
-        }
-        fd = openat(c->fd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 && errno != ENOENT)
-                return ovl_error_fail(err, errno, "cache %s", path);
-        if (fd < 0) {
-                snprintf(tmp, sizeof(tmp), ".tmp-%s-%d", key, (int) getpid());
-                (void) ovl_remove_tree_at(c->fd, tmp, "cache", NULL);
-                if (mkdirat(c->fd, tmp, 0755) < 0)
-                        return ovl_error_fail(err, errno, "cache %s/%s", c->path, tmp);
-                fd = openat(c->fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                r = fd < 0 ? ovl_error_fail(err, errno, "cache %s/%s", c->path, tmp) : build(data, fd, path, err);
-                if (r == 0 && renameat2(c->fd, tmp, c->fd, key, RENAME_NOREPLACE) < 0 && errno != EEXIST)
-                        r = ovl_error_fail(err, errno, "cache %s", path);
-                (void) ovl_remove_tree_at(c->fd, tmp, "cache", NULL); /* when the rename lost, or failed */
-                if (r < 0)
-                        return r;
-                /* Ours or the concurrent builder's: whichever the name holds now. */
-                fd = safe_close(fd);
-                fd = openat(c->fd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0)
-                        return ovl_error_fail(err, errno, "cache %s", path);
-        }
-        r = ovl_strlist_append(used, path);
-        if (r < 0)
-                return ovl_error_fail(err, -r, "cache %s", path);
-        *ret_fd = TAKE_FD(fd);
-        return 0;
 }
 
 static int build_glue_entry(void *data, int entry_fd, const char *entry_path, struct ovl_error *err)
@@ -320,25 +259,12 @@ static int build_glue_entry(void *data, int entry_fd, const char *entry_path, st
         return glue_build(data, entry_fd, err);
 }
 
-/* The identity of a layer: what its cache entries are keyed by. */
-static int layer_identity(const struct ovl_layer *l, char *buf, size_t size)
-{
-        struct ovl_tree_id id;
-        int r = ovl_tree_id_get(l->fd, "", &id);
-
-        if (r < 0)
-                return r;
-        snprintf(buf, size, "%llu:%llu:%llu;", (unsigned long long) id.dev, (unsigned long long) id.ino,
-                 (unsigned long long) id.btime_ns);
-        return 0;
-}
-
-static int glue_get(struct cache *c, const struct ovl_layer *layer, struct glue *ret, struct ovl_strlist *used,
+static int glue_get(struct ovl_cache *c, const struct ovl_layer *layer, struct glue *ret, struct ovl_strlist *used,
                     struct ovl_error *err)
 {
         char ident[128], key[OVL_RECORD_ID_LEN + 16] = GLUE_VERSION "-", id[OVL_RECORD_ID_LEN + 1];
         _cleanup_close_ int fd = -1;
-        int r = layer_identity(layer, ident, sizeof(ident));
+        int r = ovl_cache_layer_identity(layer, ident, sizeof(ident));
 
         if (r < 0)
                 return ovl_error_fail(err, -r, "layer %s", layer->path);
@@ -347,9 +273,10 @@ static int glue_get(struct cache *c, const struct ovl_layer *layer, struct glue 
                 strcat(ident, "userxattr");
         ovl_workdir_record_id(ident, id);
         strcat(key, id);
-        r = cache_entry(c, key, build_glue_entry, (void *) layer, &fd, used, err);
+        r = ovl_cache_entry(c, key, build_glue_entry, (void *) layer, &fd, used, err);
         if (r < 0)
                 return r;
+        ret->opaque_root = faccessat(fd, OPAQUE_ROOT, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
         ret->below = openat(fd, "below", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         ret->above = openat(fd, "above", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if ((ret->below < 0 || ret->above < 0) && errno != ENOENT)
@@ -363,7 +290,7 @@ static int build_flat_entry(void *data, int entry_fd, const char *entry_path, st
 }
 
 /* The bottom `count` layers merged once by the copy engine, keyed by their identities in order. */
-static int flat_get(struct cache *c, const struct ovl_layer_list *layers, size_t count, int *ret_fd,
+static int flat_get(struct ovl_cache *c, const struct ovl_layer_list *layers, size_t count, int *ret_fd,
                     struct ovl_strlist *used, struct ovl_error *err)
 {
         struct ovl_layer_list bottom = { .items = layers->items, .count = count };
@@ -375,14 +302,14 @@ static int flat_get(struct cache *c, const struct ovl_layer_list *layers, size_t
                 return ovl_error_fail(err, ENOMEM, "flatten");
         idents[0] = '\0';
         for (size_t i = 0; i < count; i++) {
-                int r = layer_identity(&layers->items[i], idents + len, 128);
+                int r = ovl_cache_layer_identity(&layers->items[i], idents + len, 128);
                 if (r < 0)
                         return ovl_error_fail(err, -r, "layer %s", layers->items[i].path);
                 len += strlen(idents + len);
         }
         ovl_workdir_record_id(idents, id);
         strcat(key, id);
-        return cache_entry(c, key, build_flat_entry, &bottom, ret_fd, used, err);
+        return ovl_cache_entry(c, key, build_flat_entry, &bottom, ret_fd, used, err);
 }
 
 static size_t lowers_of(const struct glue *g, bool has_below)
@@ -430,39 +357,61 @@ static int stack_fill(struct ovl_lower_stack *s, const struct ovl_layer_list *la
         return r;
 }
 
+/* The glue of every layer, from the top down to the topmost layer whose root is opaque (those
+ * below it are hidden whole and left out of the stack). Sets *ret_bottom to that layer's index, or
+ * 0. Returns 0 or -errno with err set. */
+static int glue_all(struct ovl_cache *c, const struct ovl_layer_list *layers, struct glue *glues, size_t *ret_bottom,
+                    struct ovl_strlist *used, struct ovl_error *err)
+{
+        *ret_bottom = 0;
+        for (size_t i = layers->count; i-- > 0;) {
+                int r = glue_get(c, &layers->items[i], &glues[i], used, err);
+                if (r < 0)
+                        return r;
+                if (glues[i].opaque_root) {
+                        *ret_bottom = i;
+                        break;
+                }
+        }
+        return 0;
+}
+
 int ovl_lower_stack_build(const struct ovl_layer_list *layers, const char *work_dir, size_t max_stack, bool no_flatten,
                           struct ovl_lower_stack *ret, struct ovl_error *err)
 {
-        struct cache c = { .fd = -1, .lock_fd = -1 };
+        struct ovl_cache c;
         struct glue *glues = calloc(layers->count, sizeof(*glues));
-        size_t total = 0, flat = 0;
+        struct ovl_layer_list shown;
+        size_t total = 0, flat = 0, bottom = 0;
         int flat_fd = -1, r;
 
-        *ret = (struct ovl_lower_stack){ .fds = calloc(3 * layers->count + 1, sizeof(int)) };
+        *ret = (struct ovl_lower_stack){ .fds = calloc(3 * layers->count + 1, sizeof(int)), .cache_lock_fd = -1 };
         if (!glues || !ret->fds) {
                 free(glues);
                 return ovl_error_fail(err, ENOMEM, "overlay");
         }
         for (size_t i = 0; i < layers->count; i++)
-                glues[i] = (struct glue){ -1, -1 };
-        r = cache_open(work_dir, &c, err);
-        for (size_t i = 0; r == 0 && i < layers->count; i++) {
-                r = glue_get(&c, &layers->items[i], &glues[i], &ret->caches, err);
-                total += lowers_of(&glues[i], i > 0);
-        }
+                glues[i] = (struct glue){ -1, -1, false };
+        r = ovl_cache_open(work_dir, &c, err);
+        if (r == 0)
+                r = glue_all(&c, layers, glues, &bottom, &ret->caches, err);
+        shown = (struct ovl_layer_list){ .items = layers->items + bottom, .count = layers->count - bottom };
+        ret->hidden = bottom;
+        for (size_t i = 0; i < shown.count; i++)
+                total += lowers_of(&glues[bottom + i], i > 0);
         if (r == 0 && total > max_stack) {
                 if (no_flatten)
                         r = ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
                                           "overlay: %zu layers need %zu lower directories; the kernel stacks at most "
                                           "%zu in one mount (--no-flatten given)",
-                                          layers->count, total, max_stack);
+                                          shown.count, total, max_stack);
                 else {
-                        flat = flatten_count(glues, layers->count, max_stack);
-                        r = flat_get(&c, layers, flat, &flat_fd, &ret->caches, err);
+                        flat = flatten_count(glues + bottom, shown.count, max_stack);
+                        r = flat_get(&c, &shown, flat, &flat_fd, &ret->caches, err);
                 }
         }
         if (r == 0) {
-                r = stack_fill(ret, layers, glues, flat, flat_fd);
+                r = stack_fill(ret, &shown, glues + bottom, flat, flat_fd);
                 if (r < 0)
                         r = ovl_error_fail(err, -r, "overlay: lower stack");
         }
@@ -473,11 +422,9 @@ int ovl_lower_stack_build(const struct ovl_layer_list *layers, const char *work_
         }
         free(glues);
         safe_close(flat_fd);
-        safe_close(c.fd);
-        free(c.path);
         /* The shared cache lock stays held until the stack is cleared: by then the record names
          * the entries, and gc keeps them. */
-        ret->cache_lock_fd = c.lock_fd;
+        ret->cache_lock_fd = ovl_cache_close(&c);
         if (r < 0)
                 ovl_lower_stack_clear(ret);
         return r;
@@ -487,7 +434,10 @@ void ovl_lower_stack_clear(struct ovl_lower_stack *s)
 {
         for (size_t i = 0; i < s->count; i++)
                 safe_close(s->fds[i]);
+        for (size_t i = 0; i < s->n_data; i++)
+                safe_close(s->data_fds[i]);
         free(s->fds);
+        free(s->data_fds);
         ovl_strlist_clear(&s->caches);
         safe_close(s->cache_lock_fd);
         *s = (struct ovl_lower_stack){ .cache_lock_fd = -1 };

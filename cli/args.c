@@ -5,6 +5,8 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "common/json.h"
+#include "state/record.h"
 
 int ovl_cli_parse_simple(int argc, char **argv, struct ovl_cli_globals *g, size_t min_args, size_t max_args,
                          bool *ret_json, char ***ret_args, size_t *ret_count, struct ovl_error *err)
@@ -53,4 +55,12 @@ bool ovl_cli_start_simple(int argc, char **argv, struct ovl_cli_globals *g, size
                 help();
         *ret_exit = r == OVL_CLI_HELP ? 0 : ovl_cli_report(&err, argv[0]);
         return false;
+}
+
+void ovl_cli_json_stack(struct ovl_json *j, const struct ovl_record *rec)
+{
+        const struct ovl_backend_ops *b = ovl_backend_find(rec->backend);
+
+        if (b && b->stack_of)
+                ovl_json_string(j, "stack", b->stack_of(rec));
 }

@@ -27,6 +27,7 @@ enum {
         OPT_UPPER,
         OPT_VOLATILE,
         OPT_NO_FLATTEN,
+        OPT_STACK,
         OPT_LAYERS_FROM,
         OPT_UIDMAP,
         OPT_GIDMAP,
@@ -58,6 +59,9 @@ static void print_help(void)
                "      --volatile         overlay: no syncs to the upper dir (lost on a crash)\n"
                "      --no-flatten       overlay: refuse more layers than the kernel stacks in one\n"
                "                         mount, instead of flattening the bottom ones once\n"
+               "      --stack=HOW        overlay: auto (default), layers (one lower dir per layer)\n"
+               "                         or meta (one cached metadata layer over the layers as\n"
+               "                         data-only lowers: lookups cost one layer at any depth)\n"
                "      --uidmap=C:H:N     an idmapped rootfs: container uids C..C+N-1 owned by host\n"
                "                         uids H..H+N-1 (repeatable); bind, overlay: idmapped mounts\n"
                "                         (nothing is written), copy: the ids written shifted\n"
@@ -69,6 +73,20 @@ static void print_help(void)
                "                         nodes; refused by default\n"
                "      --json             print the result as one JSON object on stdout\n" OVL_CLI_GLOBAL_HELP
                "\n" OVL_CLI_EXIT_CODES_HELP);
+}
+
+static int parse_stack(const char *text, enum ovl_stack *ret)
+{
+        static const char *const names[] = {
+                [OVL_STACK_AUTO] = "auto", [OVL_STACK_LAYERS] = "layers", [OVL_STACK_META] = "meta"
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if (strcmp(text, names[i]) == 0) {
+                        *ret = (enum ovl_stack) i;
+                        return 0;
+                }
+        return -EINVAL;
 }
 
 /* --userns reads its maps; gid maps default to the uid maps; gid maps alone are refused. */
@@ -110,6 +128,7 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                 { "upper", required_argument, NULL, OPT_UPPER },
                 { "volatile", no_argument, NULL, OPT_VOLATILE },
                 { "no-flatten", no_argument, NULL, OPT_NO_FLATTEN },
+                { "stack", required_argument, NULL, OPT_STACK },
                 { "layers-from", required_argument, NULL, OPT_LAYERS_FROM },
                 { "uidmap", required_argument, NULL, OPT_UIDMAP },
                 { "gidmap", required_argument, NULL, OPT_GIDMAP },
@@ -158,6 +177,10 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                         break;
                 case OPT_NO_FLATTEN:
                         ret->opts.no_flatten = true;
+                        break;
+                case OPT_STACK:
+                        if (parse_stack(optarg, &ret->opts.stack) < 0)
+                                return ovl_cli_usage_error(err, "assemble", "--stack: expected auto, layers or meta");
                         break;
                 case OPT_LAYERS_FROM:
                         ret->layers_from = optarg;
@@ -229,6 +252,7 @@ static void print_json(const struct ovl_assemble_result *res)
         ovl_json_object_begin(&j, NULL);
         ovl_json_string(&j, "rootfs", res->rec.rootfs);
         ovl_json_string(&j, "backend", res->rec.backend);
+        ovl_cli_json_stack(&j, &res->rec);
         ovl_json_int(&j, "layers", (int64_t) res->rec.layers.count);
         ovl_json_bool(&j, "read_only", res->rec.read_only);
         ovl_json_string(&j, "record", res->record_path ? res->record_path : "");

@@ -118,3 +118,10 @@ struct ovl_cli_operands {
  * and *ret_exit is its exit code. */
 bool ovl_cli_start_simple(int argc, char **argv, struct ovl_cli_globals *g, size_t min_args, size_t max_args,
                           void (*help)(void), struct ovl_cli_operands *ret, int *ret_exit);
+
+struct ovl_json;
+struct ovl_record;
+
+/* Adds "stack" (how the layers are stacked) to a JSON object about rec, for the backends that
+ * stack layers. */
+void ovl_cli_json_stack(struct ovl_json *j, const struct ovl_record *rec);

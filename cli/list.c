@@ -30,6 +30,7 @@ static void print_json(const struct ovl_rootfs_info *infos, size_t n)
                 ovl_json_object_begin(&j, NULL);
                 ovl_json_string(&j, "rootfs", infos[i].rec.rootfs);
                 ovl_json_string(&j, "backend", infos[i].rec.backend);
+                ovl_cli_json_stack(&j, &infos[i].rec);
                 ovl_json_int(&j, "layers", (int64_t) infos[i].rec.layers.count);
                 ovl_json_string(&j, "state", ovl_presence_name(&infos[i]));
                 ovl_json_string(&j, "record_state", ovl_record_state_name(infos[i].rec.state));

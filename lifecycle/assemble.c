@@ -86,6 +86,7 @@ static void unsupported_options(const struct ovl_backend_options *o, unsigned ac
                 { o->upper != NULL, OVL_ACCEPTS_UPPER, "--upper" },
                 { o->volatile_upper, OVL_ACCEPTS_UPPER, "--volatile" },
                 { o->no_flatten, OVL_ACCEPTS_NO_FLATTEN, "--no-flatten" },
+                { o->stack != OVL_STACK_AUTO, OVL_ACCEPTS_STACK, "--stack" },
                 { o->idmap != NULL, OVL_ACCEPTS_IDMAP, "--uidmap/--gidmap/--userns" },
         };
         size_t len = 0;

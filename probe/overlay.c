@@ -1,6 +1,6 @@
 /* overlayfs on this kernel, by test mounts in the scratch directory: whether two lowers honour a
  * 0/0 whiteout and an opaque directory, which mount API and parameters it takes (lowerdir+,
- * datadir+, layers as fds, detached mounts as layers, data-only lowers), its limits (the lower
+ * datadir+, layers as fds, detached mounts as layers, data-only lowers, the metadata stack), its limits (the lower
  * stack, the fsconfig string length), what its options turn on, and the module's defaults.
  * New-API mounts stay detached and are only looked at through their fd; mount(2) ones are made in
  * the probe's private mount namespace and detached at once. */
@@ -453,6 +453,47 @@ static void probe_xattr_whiteouts(struct probe_ctx *c)
                      ok ? "" : msg);
 }
 
+/* An empty file of size bytes, no data (ftruncate: the sandbox's filter has no truncate). */
+static int make_stub(const char *path, off_t size)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+        return fd >= 0 && ftruncate(fd, size) == 0 ? 0 : -1;
+}
+
+/* The metadata stack (--stack=meta): a writable mount whose only lower holds a metacopy stub
+ * redirecting into a data-only lower, by the way the overlay backend mounts here. The stub must
+ * read as the data, and a write must copy it up whole. */
+static void probe_meta_stack(struct probe_ctx *c)
+{
+        static const char *const names[] = { "mm" };
+        struct trial t = { .names = names, .n = 1, .data = "md", .upper = true, .opt = "metacopy", .val = "on" };
+        char msg[256] = "", buf[16] = "";
+        _cleanup_close_ int m = -1, f = -1;
+        bool ok = false;
+        ssize_t n;
+
+        if (!ovl_in_initial_userns())
+                snprintf(msg, sizeof(msg), "the kernel refuses metacopy with userxattr (rootless)");
+        else if (mkdir("md", 0755) < 0 || mkdir("md/L", 0755) < 0 || write_file("md/L/f", "data") < 0 ||
+                 mkdir("mm", 0755) < 0 || make_stub("mm/f", 4) < 0 ||
+                 setxattr("mm/f", "trusted.overlay.metacopy", "", 0, 0) < 0 ||
+                 setxattr("mm/f", "trusted.overlay.redirect", "/L/f", 4, 0) < 0)
+                snprintf(msg, sizeof(msg), "making the test layers: %s", strerror(errno));
+        else if ((m = try_mount(c, &t, msg, sizeof(msg))) >= 0) {
+                f = openat(m, "f", O_RDWR | O_APPEND | O_CLOEXEC);
+                n = f < 0 ? -1 : pread(f, buf, sizeof(buf) - 1, 0);
+                ok = n == 4 && memcmp(buf, "data", 4) == 0 && write(f, "+", 1) == 1 && pread(f, buf, 5, 0) == 5 &&
+                     memcmp(buf, "data+", 5) == 0;
+                if (!ok)
+                        snprintf(msg, sizeof(msg), "%s",
+                                 f < 0 || n < 0 ? strerror(errno) : "the stub does not read (or copy up) as its data");
+        }
+        probe_detail(probe_add(c, "meta_stack", ok,
+                               "a writable test mount: a metacopy stub redirecting into a data-only lower"),
+                     "%s", ok ? "" : msg);
+}
+
 /* The module's defaults, as the kernel shows them. */
 static void read_module_params(struct probe_ctx *c)
 {
@@ -586,6 +627,7 @@ void probe_overlay(struct probe_ctx *c)
         probe_string_limit(c);
         probe_options(c);
         probe_xattr_whiteouts(c);
+        probe_meta_stack(c);
         probe_rootless(c);
         read_module_params(c);
 }

@@ -212,14 +212,17 @@ static int caps_cache_name(char *buf, size_t size)
 static bool caps_read(int dirfd, const char *name, struct ovl_overlay_caps *caps)
 {
         _cleanup_free_ char *text = NULL;
-        int new_api, layer_fds;
+        int new_api, layer_fds, meta;
 
+        /* A cache in an older format fails to parse, and is probed again. */
         if (ovl_read_file_at(dirfd, name, 256, &text) < 0 ||
-            sscanf(text, "new_api=%d layer_fds=%d max_layers=%ld", &new_api, &layer_fds, &caps->max_layers) != 3 ||
+            sscanf(text, "new_api=%d layer_fds=%d max_layers=%ld meta_stack=%d", &new_api, &layer_fds,
+                   &caps->max_layers, &meta) != 4 ||
             caps->max_layers < 1)
                 return false;
         caps->new_api = new_api;
         caps->layer_fds = layer_fds;
+        caps->meta_stack = meta;
         caps->from_cache = true;
         return true;
 }
@@ -259,8 +262,9 @@ int ovl_probe_overlay_caps(const char *work_dir, struct ovl_overlay_caps *ret, s
         ret->new_api = ovl_probe_yes(res, "lowerdir+");
         ret->layer_fds = ovl_probe_yes(res, "layer_fds");
         ret->max_layers = res->max_layers;
-        snprintf(text, sizeof(text), "new_api=%d layer_fds=%d max_layers=%ld\n", ret->new_api, ret->layer_fds,
-                 ret->max_layers);
+        ret->meta_stack = ovl_probe_yes(res, "meta_stack");
+        snprintf(text, sizeof(text), "new_api=%d layer_fds=%d max_layers=%ld meta_stack=%d\n", ret->new_api,
+                 ret->layer_fds, ret->max_layers, ret->meta_stack);
         r = ovl_write_file_atomic(dirfd, name, text, strlen(text));
         return r < 0 ? ovl_error_fail(err, -r, "overlay: probe cache %s/%s", dir, name) : 0;
 }

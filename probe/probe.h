@@ -54,6 +54,7 @@ struct ovl_overlay_caps {
         bool new_api;    /* fsopen("overlay") and lowerdir+ work */
         bool layer_fds;  /* lowerdir+ takes layers as fds (FSCONFIG_SET_FD) */
         long max_layers; /* the kernel's stack limit */
+        bool meta_stack; /* metacopy stubs redirecting into data-only lowers work (--stack=meta) */
         bool from_cache; /* read from this boot's cache rather than probed now */
 };
 
