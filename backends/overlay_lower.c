@@ -22,7 +22,7 @@
 #include "state/workdir.h"
 
 /* Bump when the glue's layout or meaning changes: old cache entries are then simply unused. */
-#define GLUE_VERSION "glue-3"
+#define GLUE_VERSION "glue-4"
 #define FLAT_VERSION "flat-1"
 
 struct glue {
@@ -152,8 +152,14 @@ static int glue_marker(void *ctx, const struct ovl_marker *m, struct ovl_error *
         /* The kernel reads these, but lists a whiteout in a directory only one layer has (it
          * reads such a directory as it is): a directory in the glue above makes it a merged one,
          * whose listing the kernel filters. */
-        if ((m->kind == OVL_MARKER_CHARDEV || m->kind == OVL_MARKER_XATTR_WHITEOUT) && ovl_marker_is_native(m))
+        if (m->kind == OVL_MARKER_CHARDEV && ovl_marker_is_native(m))
                 return put_dir_or_fail(g, m, err);
+        /* The kernel ignores xattr whiteouts in the lowest layer (its listing still shows them),
+         * and the glue is per layer, not per position: a 0/0 device above hides the name as well. */
+        if (m->kind == OVL_MARKER_XATTR_WHITEOUT && ovl_marker_is_native(m))
+                r = put_whiteout(g, ABOVE, m->dir, m->name);
+        if (r < 0 || (m->kind == OVL_MARKER_XATTR_WHITEOUT && ovl_marker_is_native(m)))
+                return r < 0 ? marker_fail(g, m, r, err) : 0;
         if (ovl_marker_is_native(m))
                 return 0;
         switch (m->kind) {

@@ -8,6 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 echo "case,ovlbackend_s,baseline_s,baseline,ratio,goal" >"$BENCH_CSV"
 bash "$here/copy.sh"
 bash "$here/overlay.sh"
+bash "$here/overlay-meta.sh"
 bash "$here/latency.sh"
 bash "$here/idmap.sh"
 echo "CSV: $BENCH_CSV"

@@ -2,7 +2,9 @@
 # On the real Debian image of four layers (tests/lib/debian-fixture.sh), the overlay backend's
 # mounted view equals, entry by entry, the copy backend's tree and umoci's unpack of the same
 # layers packed as an OCI image, from AUFS and from overlay whiteouts, with the new mount API and
-# with the mount(2) fallback; writes reach the upper dir only and the layers are never touched.
+# with the mount(2) fallback, with the layer stack and the metadata stack (--stack=meta); writes
+# reach the upper dir only (a metadata stub is copied up with its data) and the layers are never
+# touched.
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd umoci debootstrap python3 tar sha256sum setfattr getfattr setfacl findmnt
@@ -34,20 +36,28 @@ mounts_before=$(findmnt -rn -o TARGET | sort)
 for mode in new legacy; do
         # Only the test build honours the legacy switch.
         if [ "$mode" = legacy ]; then export OVLBACKEND_LEGACY_MOUNT_API=1 OVLBACKEND=$OVLBACKEND_HOOKED; fi
-        for format in aufs overlay; do
-                R=$TEST_TMP/R-$format-$mode
+        for run in aufs:layers overlay:layers aufs:meta overlay:meta; do
+                format=${run%:*} stack=${run#*:}
+                R=$TEST_TMP/R-$format-$mode-$stack
                 start=$SECONDS
-                run_ovl 0 assemble --backend=overlay --rootfs="$R" "${LAYERS[@]/#/$TEST_TMP/$format/}"
-                echo "overlay assemble ($format, $mode API): $((SECONDS - start))s"
-                tree_manifest "$R" >"$TEST_TMP/m-$format-$mode"
-                diff -u "$TEST_TMP/m-copy" "$TEST_TMP/m-$format-$mode" >&2 ||
-                        fail "overlay view ($format whiteouts, $mode API) differs from the copy backend's tree"
+                run_ovl 0 assemble --backend=overlay --stack="$stack" --rootfs="$R" "${LAYERS[@]/#/$TEST_TMP/$format/}"
+                echo "overlay assemble ($format, $mode API, $stack stack): $((SECONDS - start))s"
+                tree_manifest "$R" >"$TEST_TMP/m-$format-$mode-$stack"
+                diff -u "$TEST_TMP/m-copy" "$TEST_TMP/m-$format-$mode-$stack" >&2 ||
+                        fail "overlay view ($format whiteouts, $mode API, $stack stack) differs from the copy backend's tree"
+                # Every file reads as the copy's: the stubs' data comes from the right layer.
+                (cd "$TEST_TMP/C" && find . -type f -print0 | sort -z | xargs -0 cat | sha256sum) >"$TEST_TMP/sum-copy"
+                (cd "$R" && find . -type f -print0 | sort -z | xargs -0 cat | sha256sum) |
+                        diff -q "$TEST_TMP/sum-copy" - >/dev/null ||
+                        fail "file contents ($format whiteouts, $mode API, $stack stack) differ from the copy's"
                 # A package-manager-like write: the upper dir takes it, the layers do not.
                 echo "fixture-write" >>"$R/etc/passwd"
                 rm -r "$R/usr/share/doc"
                 [ -e "$TEST_TMP/$format/l1/usr/share/doc" ] || fail "a delete reached a layer"
                 grep -q fixture-write "$OVLBACKEND_WORK_DIR"/rootfs/*/upper/etc/passwd ||
                         fail "the write is not in the upper dir"
+                { cat "$TEST_TMP/C/etc/passwd"; echo fixture-write; } | cmp -s - "$OVLBACKEND_WORK_DIR"/rootfs/*/upper/etc/passwd ||
+                        fail "the upper dir's copy of a written file lacks its data ($stack stack)"
                 run_ovl 0 destroy "$R"
                 assert_absent "$R"
         done

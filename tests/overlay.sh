@@ -94,20 +94,26 @@ done
 many_layers "$TEST_TMP/many" 1200 l
 printf '%s\n' "$TEST_TMP"/many/l* >"$TEST_TMP/1200.list"
 head -n 500 "$TEST_TMP/1200.list" >"$TEST_TMP/500.list"
-run_ovl 0 assemble --backend=overlay --rootfs="$TEST_TMP/r500" --layers-from="$TEST_TMP/500.list"
+run_ovl 0 assemble --backend=overlay --stack=layers --rootfs="$TEST_TMP/r500" --layers-from="$TEST_TMP/500.list"
 [ "$(cat "$TEST_TMP/r500/shared/file")" = 0499 ] || fail "500 layers: wrong top"
 run_ovl 0 destroy "$TEST_TMP/r500"
-run_ovl 3 assemble --backend=overlay --no-flatten --rootfs="$TEST_TMP/r1200" --layers-from="$TEST_TMP/1200.list"
+run_ovl 3 assemble --backend=overlay --stack=layers --no-flatten --rootfs="$TEST_TMP/r1200" --layers-from="$TEST_TMP/1200.list"
 assert_contains "$ERR" "the kernel stacks at most 500 in one mount"
 assert_absent "$TEST_TMP/r1200"
 run_ovl 0 gc # the 500 layers' glue made them more than 500 lower dirs: their flattened entry goes
 for i in 1 2; do
-        run_ovl 0 assemble --backend=overlay --json --rootfs="$TEST_TMP/r1200" --layers-from="$TEST_TMP/1200.list"
+        run_ovl 0 assemble --backend=overlay --stack=layers --json --rootfs="$TEST_TMP/r1200" --layers-from="$TEST_TMP/1200.list"
         check_many "$TEST_TMP/r1200" 1200
         flats=$(find "$OVLBACKEND_WORK_DIR/layers" -mindepth 1 -maxdepth 1 -name 'flat-*' | wc -l)
         [ "$flats" = 1 ] || fail "$flats flattened cache entries, expected 1"
         run_ovl 0 destroy "$TEST_TMP/r1200"
 done
+# The metadata stack (auto's choice past the kernel's limit): 1200 layers, no data copied, and
+# --no-flatten is no obstacle: the stack is 2 deep.
+run_ovl 0 assemble --backend=overlay --no-flatten --json --rootfs="$TEST_TMP/r1200" --layers-from="$TEST_TMP/1200.list"
+assert_contains "$OUT" '"stack":"meta"'
+check_many "$TEST_TMP/r1200" 1200
+run_ovl 0 destroy "$TEST_TMP/r1200"
 
 # gc removes the caches no rootfs uses; the work dir is then clean.
 for format in aufs overlay overlay-user xattr mixed; do
