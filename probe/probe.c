@@ -212,13 +212,15 @@ static int caps_cache_name(char *buf, size_t size)
 static bool caps_read(int dirfd, const char *name, struct ovl_overlay_caps *caps)
 {
         _cleanup_free_ char *text = NULL;
-        int new_api, layer_fds, meta;
+        int new_api, layer_fds, meta = 0, n;
 
-        /* A cache in an older format fails to parse, and is probed again. */
-        if (ovl_read_file_at(dirfd, name, 256, &text) < 0 ||
-            sscanf(text, "new_api=%d layer_fds=%d max_layers=%ld meta_stack=%d", &new_api, &layer_fds,
-                   &caps->max_layers, &meta) != 4 ||
-            caps->max_layers < 1)
+        /* A cache written before meta_stack was probed has three fields: no metadata stack until the
+         * next boot probes again. */
+        if (ovl_read_file_at(dirfd, name, 256, &text) < 0)
+                return false;
+        n = sscanf(text, "new_api=%d layer_fds=%d max_layers=%ld meta_stack=%d", &new_api, &layer_fds,
+                   &caps->max_layers, &meta);
+        if (n < 3 || caps->max_layers < 1)
                 return false;
         caps->new_api = new_api;
         caps->layer_fds = layer_fds;
