@@ -110,8 +110,7 @@ int ovl_mount_open_target(const struct ovl_assemble_request *req, const struct o
         return 0;
 }
 
-/* The id of fd's mount of the kind asked for (OVL_STATX_MNT_ID_UNIQUE or OVL_STATX_MNT_ID). */
-static int mount_id_of(int fd, unsigned kind, uint64_t *ret)
+int ovl_mount_id_of(int fd, unsigned kind, uint64_t *ret)
 {
         struct statx sx;
 
@@ -128,9 +127,9 @@ void ovl_mount_record_id(int fd, struct ovl_record *rec)
         uint64_t id;
 
         /* Unique (6.8+): never reused while the system runs. */
-        if (mount_id_of(fd, OVL_STATX_MNT_ID_UNIQUE, &id) == 0)
+        if (ovl_mount_id_of(fd, OVL_STATX_MNT_ID_UNIQUE, &id) == 0)
                 rec->mount_id = id;
-        else if (mount_id_of(fd, OVL_STATX_MNT_ID, &id) == 0)
+        else if (ovl_mount_id_of(fd, OVL_STATX_MNT_ID, &id) == 0)
                 rec->mount_id_reusable = id;
 }
 
@@ -158,11 +157,12 @@ static bool mount_is_records(const struct ovl_record *rec, int fd, ovl_mount_is_
 {
         uint64_t id;
 
-        if (rec->mount_id != 0 && mount_id_of(fd, OVL_STATX_MNT_ID_UNIQUE, &id) == 0)
+        if (rec->mount_id != 0 && ovl_mount_id_of(fd, OVL_STATX_MNT_ID_UNIQUE, &id) == 0)
                 return id == rec->mount_id;
         /* Before 6.8: the plain mount id is never shared by two mounts that exist at once, but is
          * reused after an unmount, so the backend must recognise the mount too. */
-        if (rec->mount_id_reusable != 0 && mount_id_of(fd, OVL_STATX_MNT_ID, &id) == 0 && id != rec->mount_id_reusable)
+        if (rec->mount_id_reusable != 0 && ovl_mount_id_of(fd, OVL_STATX_MNT_ID, &id) == 0 &&
+            id != rec->mount_id_reusable)
                 return false;
         return is_ours(rec, fd);
 }

@@ -54,3 +54,7 @@ int ovl_mount_destroy_target(const struct ovl_record *rec, ovl_mount_is_ours_fn 
 /* The in_place op of a mount backend: 1 when the mount at rootfs_fd (R, or -1 when missing) is the
  * record's (its unique mount id, else is_ours), else 0. */
 int ovl_mount_in_place(const struct ovl_record *rec, int rootfs_fd, ovl_mount_is_ours_fn is_ours);
+
+/* The id of fd's mount of the kind asked for (OVL_STATX_MNT_ID_UNIQUE or OVL_STATX_MNT_ID).
+ * Returns 0, -EOPNOTSUPP when the kernel has no such id, or -errno. */
+int ovl_mount_id_of(int fd, unsigned kind, uint64_t *ret);

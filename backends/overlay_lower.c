@@ -156,10 +156,10 @@ static int glue_marker(void *ctx, const struct ovl_marker *m, struct ovl_error *
                 return put_dir_or_fail(g, m, err);
         /* The kernel ignores xattr whiteouts in the lowest layer (its listing still shows them),
          * and the glue is per layer, not per position: a 0/0 device above hides the name as well. */
-        if (m->kind == OVL_MARKER_XATTR_WHITEOUT && ovl_marker_is_native(m))
+        if (m->kind == OVL_MARKER_XATTR_WHITEOUT && ovl_marker_is_native(m)) {
                 r = put_whiteout(g, ABOVE, m->dir, m->name);
-        if (r < 0 || (m->kind == OVL_MARKER_XATTR_WHITEOUT && ovl_marker_is_native(m)))
                 return r < 0 ? marker_fail(g, m, r, err) : 0;
+        }
         if (ovl_marker_is_native(m))
                 return 0;
         switch (m->kind) {

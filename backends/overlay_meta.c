@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "backends/copy.h"
+#include "backends/mount.h"
 #include "backends/overlay_cache.h"
 #include "backends/overlay_meta.h"
 #include "common/fsutil.h"
@@ -49,14 +50,12 @@ static void plan_clear(struct data_plan *p, size_t n_layers)
         p->n_fds = 0;
 }
 
+/* The id of fd's mount; 0 before 5.8, where the device alone tells the filesystems apart. */
 static uint64_t mount_id(int fd)
 {
-        struct statx sx;
+        uint64_t id = 0;
 
-        if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_MNT_ID, &sx) < 0 ||
-            !(sx.stx_mask & STATX_MNT_ID))
-                return 0; /* before 5.8: the device alone tells the filesystems apart */
-        return sx.stx_mnt_id;
+        return ovl_mount_id_of(fd, OVL_STATX_MNT_ID, &id) == 0 ? id : 0;
 }
 
 /* The length of the longest directory prefix a and b share ("/x/y" of "/x/y/a" and "/x/y/b"). */
