@@ -496,7 +496,8 @@ static int stack_build(struct overlay *o, const struct ovl_layer_list *layers, s
         if (want == OVL_STACK_AUTO && !refusal && (layers->count >= META_AUTO_MIN_LAYERS || layers->count + 1 > max))
                 want = OVL_STACK_META;
         if (want == OVL_STACK_META) {
-                r = ovl_meta_stack_build(layers, req->work_dir, max, &o->lower, err);
+                r = ovl_meta_stack_build(layers, req->work_dir, max, o->caps.new_api && o->caps.meta_image, &o->lower,
+                                         err);
                 if (r != -EOPNOTSUPP || req->opts->stack == OVL_STACK_META)
                         return r;
                 ovl_log(OVL_LOG_VERBOSE, "%s; stacking the layers instead", err->msg);

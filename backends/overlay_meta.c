@@ -9,15 +9,23 @@
 #include <unistd.h>
 
 #include "backends/copy.h"
+#include "common/erofs_image.h"
 #include "backends/mount.h"
 #include "backends/overlay_cache.h"
 #include "backends/overlay_meta.h"
 #include "common/fsutil.h"
+#include "common/log.h"
 #include "common/macro.h"
+#include "common/walk.h"
 #include "state/workdir.h"
 
-/* Bump when the metadata layer's layout or meaning changes: old entries are then simply unused. */
-#define META_VERSION "meta-1"
+/* Bump when the metadata layer's layout or meaning changes: old entries are then simply unused.
+ * meta-1: the stub tree is the entry; meta-2: the entry holds the tree as an erofs image
+ * (META_IMAGE), or, where this image cannot hold it, the tree itself (META_TREE). */
+#define META_VERSION_TREE "meta-1"
+#define META_VERSION_IMAGE "meta-2"
+#define META_IMAGE "meta.erofs"
+#define META_TREE "tree"
 
 /* Where the kernel finds the data of each layer's files. */
 struct data_plan {
@@ -304,7 +312,8 @@ static int plan_data(const struct ovl_layer_list *layers, int cache_fd, size_t m
 }
 
 /* The entry's key: the layers' identities in order with where their data is found. */
-static int meta_key(const struct ovl_layer_list *layers, const struct data_plan *plan, char *key, size_t size)
+static int meta_key(const struct ovl_layer_list *layers, const struct data_plan *plan, bool image, char *key,
+                    size_t size)
 {
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
@@ -329,20 +338,81 @@ static int meta_key(const struct ovl_layer_list *layers, const struct data_plan 
         if (r < 0)
                 return r;
         ovl_workdir_record_id(text, id);
-        snprintf(key, size, META_VERSION "-%s", id);
+        snprintf(key, size, "%s-%s", image ? META_VERSION_IMAGE : META_VERSION_TREE, id);
         return 0;
 }
 
 struct meta_build {
         const struct ovl_layer_list *layers;
         const struct data_plan *plan;
+        bool image;
 };
+
+/* The stub tree written once more as an erofs image beside it, checked to mount, and the tree
+ * removed; where the image cannot hold the tree (an xattr namespace erofs lacks) or the kernel
+ * does not mount it, the tree is kept and used instead, which is only slower when cold. */
+static int build_meta_image(const struct meta_build *b, int entry_fd, const char *entry_path, struct ovl_error *err)
+{
+        _cleanup_close_ int tree = -1, image = -1, mnt = -1;
+        _cleanup_free_ char *tree_path = NULL;
+        struct ovl_error why = { 0 };
+        int r;
+
+        if (asprintf(&tree_path, "%s/" META_TREE, entry_path) < 0) {
+                tree_path = NULL;
+                return ovl_error_fail(err, ENOMEM, "cache %s", entry_path);
+        }
+        if (mkdirat(entry_fd, META_TREE, 0755) < 0 ||
+            (tree = openat(entry_fd, META_TREE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                return ovl_error_fail(err, errno, "cache %s", tree_path);
+        r = ovl_copy_merge_stubs(b->layers, (const char *const *) b->plan->prefix, tree, tree_path, err);
+        if (r < 0)
+                return r;
+        image = openat(entry_fd, META_IMAGE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (image < 0)
+                return ovl_error_fail(err, errno, "cache %s/" META_IMAGE, entry_path);
+        r = ovl_erofs_write_tree(tree, image, &why);
+        if (r == 0 && fsync(image) < 0)
+                r = ovl_error_fail(&why, errno, "cache %s/" META_IMAGE, entry_path);
+        if (r == 0 && (mnt = ovl_erofs_mount(image, &why)) < 0)
+                r = mnt;
+        if (r < 0 && why.class != OVL_ERR_UNSUPPORTED) {
+                *err = why;
+                return r;
+        }
+        if (r < 0) {
+                (void) unlinkat(entry_fd, META_IMAGE, 0);
+                ovl_log(OVL_LOG_VERBOSE, "overlay: the metadata layer stays a directory tree: %s", why.msg);
+                return 0;
+        }
+        return ovl_remove_tree_at(entry_fd, META_TREE, "cache", err);
+}
 
 static int build_meta_entry(void *data, int entry_fd, const char *entry_path, struct ovl_error *err)
 {
         const struct meta_build *b = data;
 
+        if (b->image)
+                return build_meta_image(b, entry_fd, entry_path, err);
         return ovl_copy_merge_stubs(b->layers, (const char *const *) b->plan->prefix, entry_fd, entry_path, err);
+}
+
+/* The metadata layer of a meta-2 entry as a lower dir: its image mounted, or its tree. Returns an
+ * fd or -errno with err set. */
+static int meta_lower_open(int entry_fd, const char *what, struct ovl_error *err)
+{
+        _cleanup_close_ int fd = openat(entry_fd, META_IMAGE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        int r;
+
+        if (fd >= 0) {
+                r = ovl_erofs_mount(fd, err);
+                if (r < 0)
+                        ovl_error_append(err, " (cache %s/" META_IMAGE ")", what);
+                return r;
+        }
+        if (errno == ENOENT)
+                fd = openat(entry_fd, META_TREE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd >= 0 ? TAKE_FD(fd) : ovl_error_fail(err, errno, "cache %s", what);
 }
 
 bool ovl_meta_is_entry(const char *name)
@@ -350,7 +420,7 @@ bool ovl_meta_is_entry(const char *name)
         return strncmp(name, "meta-", 5) == 0; /* of any version */
 }
 
-int ovl_meta_stack_build(const struct ovl_layer_list *layers, const char *work_dir, size_t max_stack,
+int ovl_meta_stack_build(const struct ovl_layer_list *layers, const char *work_dir, size_t max_stack, bool image,
                          struct ovl_lower_stack *ret, struct ovl_error *err)
 {
         struct data_plan plan = { 0 };
@@ -364,11 +434,17 @@ int ovl_meta_stack_build(const struct ovl_layer_list *layers, const char *work_d
         r = ovl_cache_open(work_dir, &c, err);
         if (r == 0)
                 r = plan_data(layers, c.fd, max_stack, &plan, err);
-        if (r == 0 && (r = meta_key(layers, &plan, key, sizeof(key))) < 0)
+        if (r == 0 && (r = meta_key(layers, &plan, image, key, sizeof(key))) < 0)
                 r = ovl_error_fail(err, -r, "overlay: metadata stack");
         if (r == 0)
-                r = ovl_cache_entry(&c, key, build_meta_entry, &(struct meta_build){ layers, &plan }, &meta_fd,
+                r = ovl_cache_entry(&c, key, build_meta_entry, &(struct meta_build){ layers, &plan, image }, &meta_fd,
                                     &ret->caches, err);
+        if (r == 0 && image) {
+                int entry_fd = meta_fd;
+                meta_fd = meta_lower_open(entry_fd, ret->caches.items[ret->caches.count - 1], err);
+                safe_close(entry_fd);
+                r = meta_fd < 0 ? meta_fd : 0;
+        }
         if (r == 0) {
                 ret->fds[ret->count++] = meta_fd;
                 ret->data_fds = TAKE_PTR(plan.fds);

@@ -20,7 +20,10 @@
  * regular file at that path among the layers.
  *
  * The metadata layer is cached under WORK/layers/meta-<key>, key = the ordered layer identities
- * and the data dir plan, so every rootfs of an image shares it. */
+ * and the data dir plan, so every rootfs of an image shares it. Where the kernel mounts erofs
+ * images from files (probe: meta_image), the entry holds the stub tree written as an erofs image
+ * (common/erofs_image.h), mounted for each rootfs: on ext4 a stub's xattrs spill out of its inode, so a
+ * cold walk of the tree reads a block per file, where the image reads a few contiguous blocks. */
 #pragma once
 
 #include <stddef.h>
@@ -30,9 +33,10 @@
 #include "common/error.h"
 
 /* Builds (or finds) the metadata stack of layers (bottom first) into ret, within max_stack lower
- * directories. Returns 0, -EOPNOTSUPP with err set (OVL_ERR_UNSUPPORTED, saying why) when these
+ * directories; with image, the metadata layer is kept as an erofs image (common/erofs_image.h) where it
+ * can be, and mounted. Returns 0, -EOPNOTSUPP with err set (OVL_ERR_UNSUPPORTED, saying why) when these
  * layers cannot be stacked so here, or another -errno with err set. */
-int ovl_meta_stack_build(const struct ovl_layer_list *layers, const char *work_dir, size_t max_stack,
+int ovl_meta_stack_build(const struct ovl_layer_list *layers, const char *work_dir, size_t max_stack, bool image,
                          struct ovl_lower_stack *ret, struct ovl_error *err);
 
 /* Whether a cache entry name is a metadata layer's. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Overlay stacks compared: --stack=meta (one cached metadata layer, the layers as data-only lowers)
-# and --stack=layers (one lower dir per layer), best of 3 unless said:
+# and --stack=layers (one lower dir per layer), best of 3 unless said (cold walks: best of 5):
 #  - the Debian image's final tree split over 100 layers (round-robin by file, each layer a valid
 #    tree with the directories leading to its files): a stat walk of every entry
 #    (`find -printf '%s %m'`), cold (after drop_caches) and warm (10 walks a sample: one takes
@@ -175,7 +175,7 @@ PY
 baseline_walks() {
         mkdir -p "$SCRATCH/upper" "$SCRATCH/work" "$SCRATCH/mnt"
         mount -t overlay overlay -o "lowerdir=$1,upperdir=$SCRATCH/upper,workdir=$SCRATCH/work,index=off" "$SCRATCH/mnt"
-        best_of 3 drop_caches walk "$SCRATCH/mnt"
+        best_of 5 drop_caches walk "$SCRATCH/mnt"
         walk "$SCRATCH/mnt" >/dev/null
         best_of 3 : walk10 "$SCRATCH/mnt"
         umount "$SCRATCH/mnt"
@@ -228,7 +228,7 @@ if mapfile -t split < <(debian_split 100) && [ "${#split[@]}" = 101 ]; then
                 first[$s]=$(best_of 1 destroy_r assemble_checked "$(stack_arg "$s")" "$R" "${layers[@]}")
                 [ "$(listing "$R")" = "$want" ] ||
                         echo "overlay meta: warning: the $s stack of the 100 layers differs from the merged tree" >&2
-                cold[$s]=$(best_of 3 drop_caches walk "$R")
+                cold[$s]=$(best_of 5 drop_caches walk "$R")
                 walk "$R" >/dev/null
                 warm[$s]=$(best_of 3 : walk10 "$R")
                 destroy_r

@@ -1,9 +1,9 @@
 /* overlayfs on this kernel, by test mounts in the scratch directory: whether two lowers honour a
  * 0/0 whiteout and an opaque directory, which mount API and parameters it takes (lowerdir+,
- * datadir+, layers as fds, detached mounts as layers, data-only lowers, the metadata stack), its limits (the lower
- * stack, the fsconfig string length), what its options turn on, and the module's defaults.
- * New-API mounts stay detached and are only looked at through their fd; mount(2) ones are made in
- * the probe's private mount namespace and detached at once. */
+ * datadir+, layers as fds, detached mounts as layers, data-only lowers, the metadata stack and its erofs image), its
+ * limits (the lower stack, the fsconfig string length), what its options turn on, and the module's defaults. New-API
+ * mounts stay detached and are only looked at through their fd; mount(2) ones are made in the probe's private mount
+ * namespace and detached at once. */
 #include "config.h"
 
 #include <dirent.h>
@@ -22,6 +22,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/erofs_image.h"
 #include "common/fscontext.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
@@ -494,6 +495,47 @@ static void probe_meta_stack(struct probe_ctx *c)
                      "%s", ok ? "" : msg);
 }
 
+/* The metadata stack's image form (common/erofs_image.h): the stub above written into an erofs
+ * image, mounted from that file (6.12+) as a detached mount, and given as the only lower by the
+ * way the overlay backend mounts here. The same read and copy-up must work. */
+static void probe_meta_image(struct probe_ctx *c)
+{
+        static char name[32];
+        static const char *names[] = { name };
+        struct trial t = { .names = names, .n = 1, .data = "md", .upper = true, .opt = "metacopy", .val = "on" };
+        struct ovl_error err = { 0 };
+        _cleanup_close_ int dir = -1, image = -1, erofs = -1, m = -1, f = -1;
+        char msg[sizeof(err.msg)] = "", buf[16] = "";
+        bool ok = false;
+
+        if (!ovl_probe_yes(c->res, "meta_stack") || best_via == VIA_LEGACY) {
+                probe_needs(c, "meta_image", best_via == VIA_LEGACY ? "lowerdir+" : "meta_stack");
+                return;
+        }
+        dir = open("mm", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        image = open("mm.erofs", O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (dir < 0 || image < 0)
+                snprintf(msg, sizeof(msg), "making the test image: %s", strerror(errno));
+        else if (ovl_erofs_write_tree(dir, image, &err) < 0 || (erofs = ovl_erofs_mount(image, &err)) < 0)
+                snprintf(msg, sizeof(msg), "%s", err.msg);
+        else {
+                snprintf(name, sizeof(name), "/proc/self/fd/%d", erofs);
+                t.fds = &erofs;
+                if ((m = try_mount(c, &t, msg, sizeof(msg))) >= 0) {
+                        f = openat(m, "f", O_RDWR | O_APPEND | O_CLOEXEC);
+                        ok = f >= 0 && pread(f, buf, sizeof(buf) - 1, 0) == 4 && memcmp(buf, "data", 4) == 0 &&
+                             write(f, "+", 1) == 1 && pread(f, buf, 5, 0) == 5 && memcmp(buf, "data+", 5) == 0;
+                        if (!ok)
+                                snprintf(msg, sizeof(msg), "%s",
+                                         f < 0 ? strerror(errno) : "the stub does not read (or copy up) as its data");
+                }
+        }
+        probe_detail(probe_add(c, "meta_image", ok,
+                               "a writable test mount whose only lower is an erofs image of a metacopy stub, "
+                               "mounted from its file"),
+                     "%s", ok ? "" : msg);
+}
+
 /* The module's defaults, as the kernel shows them. */
 static void read_module_params(struct probe_ctx *c)
 {
@@ -628,6 +670,7 @@ void probe_overlay(struct probe_ctx *c)
         probe_options(c);
         probe_xattr_whiteouts(c);
         probe_meta_stack(c);
+        probe_meta_image(c);
         probe_rootless(c);
         read_module_params(c);
 }

@@ -212,19 +212,20 @@ static int caps_cache_name(char *buf, size_t size)
 static bool caps_read(int dirfd, const char *name, struct ovl_overlay_caps *caps)
 {
         _cleanup_free_ char *text = NULL;
-        int new_api, layer_fds, meta = 0, n;
+        int new_api, layer_fds, meta, image, n;
 
-        /* A cache written before meta_stack was probed has three fields: no metadata stack until the
-         * next boot probes again. */
+        /* A cache written by an earlier version (fewer fields) is stale: the features it lacks
+         * are probed again rather than taken as absent until the next boot. */
         if (ovl_read_file_at(dirfd, name, 256, &text) < 0)
                 return false;
-        n = sscanf(text, "new_api=%d layer_fds=%d max_layers=%ld meta_stack=%d", &new_api, &layer_fds,
-                   &caps->max_layers, &meta);
-        if (n < 3 || caps->max_layers < 1)
+        n = sscanf(text, "new_api=%d layer_fds=%d max_layers=%ld meta_stack=%d meta_image=%d", &new_api, &layer_fds,
+                   &caps->max_layers, &meta, &image);
+        if (n < 5 || caps->max_layers < 1)
                 return false;
         caps->new_api = new_api;
         caps->layer_fds = layer_fds;
         caps->meta_stack = meta;
+        caps->meta_image = meta && image;
         caps->from_cache = true;
         return true;
 }
@@ -265,8 +266,9 @@ int ovl_probe_overlay_caps(const char *work_dir, struct ovl_overlay_caps *ret, s
         ret->layer_fds = ovl_probe_yes(res, "layer_fds");
         ret->max_layers = res->max_layers;
         ret->meta_stack = ovl_probe_yes(res, "meta_stack");
-        snprintf(text, sizeof(text), "new_api=%d layer_fds=%d max_layers=%ld meta_stack=%d\n", ret->new_api,
-                 ret->layer_fds, ret->max_layers, ret->meta_stack);
+        ret->meta_image = ovl_probe_yes(res, "meta_image");
+        snprintf(text, sizeof(text), "new_api=%d layer_fds=%d max_layers=%ld meta_stack=%d meta_image=%d\n",
+                 ret->new_api, ret->layer_fds, ret->max_layers, ret->meta_stack, ret->meta_image);
         r = ovl_write_file_atomic(dirfd, name, text, strlen(text));
         return r < 0 ? ovl_error_fail(err, -r, "overlay: probe cache %s/%s", dir, name) : 0;
 }

@@ -55,6 +55,7 @@ struct ovl_overlay_caps {
         bool layer_fds;  /* lowerdir+ takes layers as fds (FSCONFIG_SET_FD) */
         long max_layers; /* the kernel's stack limit */
         bool meta_stack; /* metacopy stubs redirecting into data-only lowers work (--stack=meta) */
+        bool meta_image; /* ... with the stubs in an erofs image mounted from its file (erofs_image.h) */
         bool from_cache; /* read from this boot's cache rather than probed now */
 };
 

@@ -117,7 +117,7 @@ if [ "$(json 'o["overlay"]["supported"]')" = True ]; then
         assert_contains "$ERR" "probed now"
         run_ovl 0 destroy "$TEST_TMP/r"
         cache=$OVLBACKEND_WORK_DIR/probe/overlay-$(cat /proc/sys/kernel/random/boot_id)
-        assert_file_content "$cache" "new_api=$([ "$(json 'o["lowerdir+"]["supported"]')" = True ] && echo 1 || echo 0) layer_fds=$([ "$(json 'o["layer_fds"]["supported"]')" = True ] && echo 1 || echo 0) max_layers=$(json 'o["max_layers"]') meta_stack=$([ "$(json 'o["meta_stack"]["supported"]')" = True ] && echo 1 || echo 0)"
+        assert_file_content "$cache" "new_api=$([ "$(json 'o["lowerdir+"]["supported"]')" = True ] && echo 1 || echo 0) layer_fds=$([ "$(json 'o["layer_fds"]["supported"]')" = True ] && echo 1 || echo 0) max_layers=$(json 'o["max_layers"]') meta_stack=$([ "$(json 'o["meta_stack"]["supported"]')" = True ] && echo 1 || echo 0) meta_image=$([ "$(json 'o["meta_image"]["supported"]')" = True ] && echo 1 || echo 0)"
         run_ovl 0 -v assemble --backend=overlay --rootfs="$TEST_TMP/r" --layers-from="$TEST_TMP/1200.list"
         assert_contains "$ERR" "probed earlier this boot"
         if [ "$(json 'o["layer_fds"]["supported"]')" = True ]; then assert_contains "$ERR" "fsopen, lowerdir+ by fd"; fi

@@ -92,7 +92,7 @@ run_ovl 0 destroy "$R"
 # mounts with mount(2) in its private namespace, clones that (open_tree) and hands it over.
 cache=$OVLBACKEND_WORK_DIR/probe/overlay-$(cat /proc/sys/kernel/random/boot_id)
 mkdir -p "$(dirname "$cache")"
-echo "new_api=0 layer_fds=0 max_layers=500" >"$cache"
+echo "new_api=0 layer_fds=0 max_layers=500 meta_stack=0 meta_image=0" >"$cache"
 run_ovl 0 -v assemble --backend=overlay --rootfs="$R" "$TEST_TMP/l0" "$TEST_TMP/l1"
 assert_contains "$ERR" "probed earlier this boot), mount(2)"
 findmnt -rn -o FSTYPE "$R" | grep -qx overlay || fail "the handed-over mount(2) overlay is not at R"
