@@ -16,6 +16,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/syscalls.h"
 #include "common/walk.h"
 #include "state/workdir.h"
 
@@ -348,16 +349,75 @@ struct meta_build {
         bool image;
 };
 
-/* The stub tree written once more as an erofs image beside it, checked to mount, and the tree
- * removed; where the image cannot hold the tree (an xattr namespace erofs lacks) or the kernel
- * does not mount it, the tree is kept and used instead, which is only slower when cold. */
-static int build_meta_image(const struct meta_build *b, int entry_fd, const char *entry_path, struct ovl_error *err)
+/* Writes the stub tree at tree_fd as the entry's image, and checks that it mounts. Returns 0, or
+ * -errno with err set: OVL_ERR_UNSUPPORTED when the image cannot hold the tree (an xattr namespace
+ * erofs lacks) or the kernel does not mount it. */
+static int write_image(int entry_fd, int tree_fd, const char *entry_path, struct ovl_error *err)
 {
-        _cleanup_close_ int tree = -1, image = -1, mnt = -1;
-        _cleanup_free_ char *tree_path = NULL;
-        struct ovl_error why = { 0 };
+        _cleanup_close_ int image = -1, mnt = -1;
         int r;
 
+        (void) unlinkat(entry_fd, META_IMAGE, 0); /* a failed try's */
+        image = openat(entry_fd, META_IMAGE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (image < 0)
+                return ovl_error_fail(err, errno, "cache %s/" META_IMAGE, entry_path);
+        r = ovl_erofs_write_tree(tree_fd, image, err);
+        if (r == 0 && fsync(image) < 0)
+                r = ovl_error_fail(err, errno, "cache %s/" META_IMAGE, entry_path);
+        if (r == 0 && (mnt = ovl_erofs_mount(image, err)) < 0)
+                r = mnt;
+        if (r < 0)
+                (void) unlinkat(entry_fd, META_IMAGE, 0);
+        return r;
+}
+
+/* A private tmpfs, detached, to build the stub tree in: a tree that lives only until its image is
+ * written costs no journal, no xattr blocks and no removal there. Returns its root's fd or -errno. */
+static int scratch_tmpfs(void)
+{
+        _cleanup_close_ int fs = ovl_fsopen("tmpfs", FSOPEN_CLOEXEC), m = -1;
+        int root;
+
+        if (fs < 0 || ovl_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
+            ovl_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return -errno;
+        m = ovl_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+        if (m < 0)
+                return -errno;
+        /* fsmount's fd is an O_PATH one: the tree is made through a real open of the root. */
+        root = openat(m, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return root < 0 ? -errno : root;
+}
+
+/* The stub tree built on a private tmpfs and written as the entry's image. Returns 0, or -errno
+ * with why set (the tmpfs may lack an xattr namespace a layer uses: user.* before 6.6). */
+static int build_image_in_tmpfs(const struct meta_build *b, int entry_fd, const char *entry_path, struct ovl_error *why)
+{
+        _cleanup_close_ int tree = scratch_tmpfs();
+        int r;
+
+        if (tree < 0)
+                return ovl_error_fail(why, -tree, "a tmpfs for the metadata tree");
+        r = ovl_copy_merge_stubs(b->layers, (const char *const *) b->plan->prefix, tree, "the metadata tree (tmpfs)",
+                                 why);
+        return r < 0 ? r : write_image(entry_fd, tree, entry_path, why);
+}
+
+/* The metadata layer as an erofs image: its stub tree built on a private tmpfs, or, where that
+ * fails, in the entry (META_TREE), written as the image, and the tree dropped. Where the image
+ * cannot hold the tree or the kernel does not mount it, the entry keeps the tree, which is only
+ * slower when cold. */
+static int build_meta_image(const struct meta_build *b, int entry_fd, const char *entry_path, struct ovl_error *err)
+{
+        _cleanup_close_ int tree = -1;
+        _cleanup_free_ char *tree_path = NULL;
+        struct ovl_error why = { 0 };
+        int r = build_image_in_tmpfs(b, entry_fd, entry_path, &why);
+
+        if (r == 0)
+                return 0;
+        ovl_log(OVL_LOG_VERBOSE, "overlay: the metadata tree is built on disk: %s", why.msg);
+        why = (struct ovl_error){ 0 };
         if (asprintf(&tree_path, "%s/" META_TREE, entry_path) < 0) {
                 tree_path = NULL;
                 return ovl_error_fail(err, ENOMEM, "cache %s", entry_path);
@@ -368,20 +428,12 @@ static int build_meta_image(const struct meta_build *b, int entry_fd, const char
         r = ovl_copy_merge_stubs(b->layers, (const char *const *) b->plan->prefix, tree, tree_path, err);
         if (r < 0)
                 return r;
-        image = openat(entry_fd, META_IMAGE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (image < 0)
-                return ovl_error_fail(err, errno, "cache %s/" META_IMAGE, entry_path);
-        r = ovl_erofs_write_tree(tree, image, &why);
-        if (r == 0 && fsync(image) < 0)
-                r = ovl_error_fail(&why, errno, "cache %s/" META_IMAGE, entry_path);
-        if (r == 0 && (mnt = ovl_erofs_mount(image, &why)) < 0)
-                r = mnt;
+        r = write_image(entry_fd, tree, entry_path, &why);
         if (r < 0 && why.class != OVL_ERR_UNSUPPORTED) {
                 *err = why;
                 return r;
         }
         if (r < 0) {
-                (void) unlinkat(entry_fd, META_IMAGE, 0);
                 ovl_log(OVL_LOG_VERBOSE, "overlay: the metadata layer stays a directory tree: %s", why.msg);
                 return 0;
         }

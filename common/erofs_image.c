@@ -718,7 +718,7 @@ int ovl_erofs_write_tree(int dirfd, int out_fd, struct ovl_error *err)
         _cleanup_free_ size_t *order = NULL;
         uint64_t meta_start, meta_len;
         uint32_t blocks = 0;
-        int r = ovl_walk_tree_at(dirfd, "", 0, &v, "erofs image", err);
+        int r = ovl_walk_tree_at(dirfd, "", OVL_WALK_TOP_MOUNT, &v, "erofs image", err);
 
         if (r == 0 && w.n_nodes == 0)
                 r = ovl_error_fail(err, ENOENT, "erofs image: nothing to write");

@@ -119,6 +119,8 @@ static int walk_enter(struct walk *w, int dirfd, const char *name, const struct 
         r = ovl_is_mount_point_at(fd, "");
         if (r < 0)
                 return soft ? 1 : walk_fail(w, -r, "stat", name);
+        if (r > 0 && w->depth == 0 && (w->flags & OVL_WALK_TOP_MOUNT))
+                r = 0;
         if (r > 0 && (w->flags & OVL_WALK_SKIP_MOUNTS))
                 return 1;
         if (r > 0)

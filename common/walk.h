@@ -39,6 +39,9 @@ enum {
         OVL_WALK_REMOVES = 1 << 1,
         /* An entry or directory that cannot be read (stat, open, list) is skipped, not an error. */
         OVL_WALK_KEEP_GOING = 1 << 2,
+        /* The top may be the root of a mount (a tree on a filesystem of its own); mount points
+         * below it are still not entered. */
+        OVL_WALK_TOP_MOUNT = 1 << 3,
 };
 
 /* Walks dirfd/name (the directory dirfd itself for "") depth first, without recursion and with a
