@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/syscalls.h"
+#include "common/testhook.h"
 #include "common/walk.h"
 #include "state/workdir.h"
 
@@ -27,6 +28,7 @@
 #define META_VERSION_IMAGE "meta-2"
 #define META_IMAGE "meta.erofs"
 #define META_TREE "tree"
+#define TMPFS_TREE_INODES "262144"
 
 /* Where the kernel finds the data of each layer's files. */
 struct data_plan {
@@ -372,13 +374,17 @@ static int write_image(int entry_fd, int tree_fd, const char *entry_path, struct
 }
 
 /* A private tmpfs, detached, to build the stub tree in: a tree that lives only until its image is
- * written costs no journal, no xattr blocks and no removal there. Returns its root's fd or -errno. */
+ * written costs no journal, no xattr blocks and no removal there. Its inodes live in memory (about
+ * 1 KiB each, xattrs included), so it takes at most TMPFS_TREE_INODES: a larger image fills it
+ * (ENOSPC) and is built on disk. Returns its root's fd or -errno. */
 static int scratch_tmpfs(void)
 {
         _cleanup_close_ int fs = ovl_fsopen("tmpfs", FSOPEN_CLOEXEC), m = -1;
+        const char *inodes = ovl_test_hook_getenv("OVLBACKEND_TEST_META_TMPFS_INODES");
         int root;
 
         if (fs < 0 || ovl_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
+            ovl_fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", inodes ? inodes : TMPFS_TREE_INODES, 0) < 0 ||
             ovl_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                 return -errno;
         m = ovl_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);

@@ -3,7 +3,9 @@
  *   OVLBACKEND_TEST_STOP=POINT        the process stops itself (SIGSTOP) at a named point, so a
  *                                     test can look at the host, or kill it, exactly there;
  *   OVLBACKEND_TEST_TRY_SYSCALLS=1    the sandboxed worker tries calls its filter must deny;
- *   OVLBACKEND_LEGACY_MOUNT_API=1     the new mount API and openat2 are switched off.
+ *   OVLBACKEND_LEGACY_MOUNT_API=1     the new mount API and openat2 are switched off;
+ *   OVLBACKEND_TEST_META_TMPFS_INODES=N  the tmpfs the metadata tree is built on holds N inodes,
+ *                                     so a small image overflows it and is built on disk.
  * They are off unless ovl_test_hooks_enable() was called: by the never-installed test binary
  * (tests/ovlbackend-hooked), and by ovlbackend itself only when configured with
  * --enable-test-hooks. A switch that stops a privileged process at a chosen moment, or takes away
