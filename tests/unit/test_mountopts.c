@@ -313,6 +313,69 @@ START_TEST(test_fsconfig_tmpfs)
 }
 END_TEST
 
+/* The metadata stack: one lower (the metadata layer) over data-only lowers in search order, with
+ * the options a metacopy stub needs instead of the layer stack's safe ones. */
+static void build_meta(struct ovl_mount_params *p, int upper, int work)
+{
+        static const int meta[] = { 20 }, data[] = { 30, 31 };
+        const struct ovl_mountopts_overlay_spec spec = {
+                .source = "ovlbackend-abc",
+                .lower_fds = meta,
+                .n_lower = 1,
+                .data_fds = data,
+                .n_data = 2,
+                .upper_fd = upper,
+                .work_fd = work,
+        };
+
+        ck_assert_int_eq(ovl_mountopts_overlay(&spec, p), 0);
+}
+
+START_TEST(test_meta_fsconfig)
+{
+        struct ovl_mount_params p = { 0 };
+        struct calls by_fd = { 0 }, by_path = { 0 };
+
+        build_meta(&p, 5, 6);
+        ck_assert_int_eq(ovl_mountopts_emit(&p, true, record_call, &by_fd), 0);
+        ck_assert_str_eq(by_fd.text, "STRING source=ovlbackend-abc\n"
+                                     "FD lowerdir+=20\n"
+                                     "FD datadir+=30\n"
+                                     "FD datadir+=31\n"
+                                     "FD upperdir=5\n"
+                                     "FD workdir=6\n"
+                                     "STRING index=off\n"
+                                     "STRING redirect_dir=on\n"
+                                     "STRING metacopy=on\n"
+                                     "CREATE\n");
+        ck_assert_int_eq(ovl_mountopts_emit(&p, false, record_call, &by_path), 0);
+        ck_assert_str_eq(by_path.text, "STRING source=ovlbackend-abc\n"
+                                       "STRING lowerdir+=/proc/self/fd/20\n"
+                                       "STRING datadir+=/proc/self/fd/30\n"
+                                       "STRING datadir+=/proc/self/fd/31\n"
+                                       "STRING upperdir=/proc/self/fd/5\n"
+                                       "STRING workdir=/proc/self/fd/6\n"
+                                       "STRING index=off\n"
+                                       "STRING redirect_dir=on\n"
+                                       "STRING metacopy=on\n"
+                                       "CREATE\n");
+        ovl_mountopts_clear(&p);
+}
+END_TEST
+
+/* mount(2) has no datadir: the data-only lowers follow the lowers after "::" (6.5+). */
+START_TEST(test_meta_legacy_string)
+{
+        struct ovl_mount_params p = { 0 };
+
+        build_meta(&p, 5, 6);
+        assert_legacy(&p, "lowerdir=20::30::31,upperdir=5,workdir=6,index=off,redirect_dir=on,metacopy=on");
+        build_meta(&p, -1, -1);
+        assert_legacy(&p, "lowerdir=20::30::31,index=off,redirect_dir=on,metacopy=on");
+        ovl_mountopts_clear(&p);
+}
+END_TEST
+
 /* The first failing call ends the list: no superblock is created from half the parameters. */
 START_TEST(test_fsconfig_stops_at_failure)
 {
@@ -352,6 +415,8 @@ Suite *ovl_unit_suite(void)
         suite_add_tcase(s, tmpfs);
 
         tcase_add_test(fsconfig, test_fsconfig_by_fd);
+        tcase_add_test(fsconfig, test_meta_fsconfig);
+        tcase_add_test(fsconfig, test_meta_legacy_string);
         tcase_add_test(fsconfig, test_fsconfig_by_path);
         tcase_add_test(fsconfig, test_fsconfig_tmpfs);
         tcase_add_test(fsconfig, test_fsconfig_stops_at_failure);
