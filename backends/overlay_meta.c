@@ -290,27 +290,33 @@ static int plan_per_layer(const struct ovl_layer_list *layers, struct data_plan 
         return 0;
 }
 
+/* Gives plan empty arrays for n_layers layers (freeing what it had). Returns 0 or -ENOMEM. */
+static int plan_reset(struct data_plan *plan, size_t n_layers)
+{
+        plan_clear(plan, n_layers);
+        plan->prefix = calloc(n_layers, sizeof(char *));
+        plan->fds = calloc(n_layers, sizeof(int));
+        return plan->prefix && plan->fds ? 0 : -ENOMEM;
+}
+
 static int plan_data(const struct ovl_layer_list *layers, int cache_fd, size_t max_stack, struct data_plan *plan,
                      struct ovl_error *err)
 {
-        int r;
+        int r = plan_reset(plan, layers->count);
 
-        plan->prefix = calloc(layers->count, sizeof(char *));
-        plan->fds = calloc(layers->count, sizeof(int));
-        if (!plan->prefix || !plan->fds)
-                return ovl_error_fail(err, ENOMEM, "overlay: metadata stack");
+        if (r < 0)
+                return ovl_error_fail(err, -r, "overlay: metadata stack");
         if (plan_shared(layers, cache_fd, plan))
                 return 0;
-        plan_clear(plan, layers->count);
         if (layers->count + 1 > max_stack)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
                                      "overlay: --stack=meta: the layers share no data directory (%s), and %zu layers "
                                      "as data directories of their own exceed the kernel's %zu lowers",
                                      plan->why, layers->count, max_stack),
                        -EOPNOTSUPP;
-        plan->prefix = calloc(layers->count, sizeof(char *));
-        plan->fds = calloc(layers->count, sizeof(int));
-        r = plan->prefix && plan->fds ? plan_per_layer(layers, plan) : -ENOMEM;
+        r = plan_reset(plan, layers->count);
+        if (r == 0)
+                r = plan_per_layer(layers, plan);
         return r < 0 ? ovl_error_fail(err, -r, "overlay: metadata stack") : 0;
 }
 
