@@ -194,16 +194,16 @@ static int read_xattrs(struct writer *w, struct node *n, const char *path, const
                 ssize_t size;
 
                 if (index == 0 || strlen(suffix) > 255)
-                        return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "%s: xattr %s has no place in an erofs image",
-                                             what, name);
+                        return ovl_error_set(err, OVL_ERR_UNSUPPORTED, EOPNOTSUPP,
+                                             "%s: xattr %s has no place in an erofs image", what, name);
                 size = lgetxattr(path, name, value, XATTR_SIZE_MAX);
                 if (size < 0 && errno == ENODATA)
                         continue;
                 if (size < 0)
                         return ovl_error_fail(err, errno, "%s: xattr %s", what, name);
                 if (size > UINT16_MAX)
-                        return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "%s: xattr %s is too long for an erofs image",
-                                             what, name);
+                        return ovl_error_set(err, OVL_ERR_UNSUPPORTED, EOPNOTSUPP,
+                                             "%s: xattr %s is too long for an erofs image", what, name);
                 head[0] = (unsigned char) strlen(suffix);
                 head[1] = index;
                 put16(head + 2, (uint16_t) size);
@@ -216,7 +216,8 @@ static int read_xattrs(struct writer *w, struct node *n, const char *path, const
                         *is_stub = true;
         }
         if (w->arena_len - start > XATTR_HEADER_SIZE + 4 * (size_t) (UINT16_MAX - 1))
-                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "%s: too many xattrs for an erofs image", what);
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, EOPNOTSUPP, "%s: too many xattrs for an erofs image",
+                                     what);
         n->xattr_off = start;
         n->xattr_len = w->arena_len - start;
         return 0;
@@ -234,7 +235,7 @@ static int copy_data(struct writer *w, struct node *n, int dirfd, const char *na
         if (fd < 0 || !buf)
                 return ovl_error_fail(err, fd < 0 ? errno : ENOMEM, "%s", what);
         if (w->data_blocks + blocks >= UINT32_MAX / 2)
-                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0, "%s: too much data for the image", what);
+                return ovl_error_set(err, OVL_ERR_UNSUPPORTED, EOPNOTSUPP, "%s: too much data for the image", what);
         while (done < n->size) {
                 ssize_t got = read(fd, buf, 1 << 16);
                 if (got <= 0 || done + (uint64_t) got > n->size)
