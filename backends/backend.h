@@ -32,6 +32,7 @@ enum {
         OVL_ACCEPTS_NO_FLATTEN = 1 << 5,
         OVL_ACCEPTS_IDMAP = 1 << 6, /* --uidmap, --gidmap, --userns */
         OVL_ACCEPTS_STACK = 1 << 7, /* --stack */
+        OVL_ACCEPTS_JOBS = 1 << 8,  /* --jobs: it copies (the copy engine) */
 };
 
 /* What the caller asked for beyond the layers; each backend honours what applies to it and the
@@ -52,6 +53,7 @@ struct ovl_backend_options {
         bool volatile_upper;           /* --volatile: overlay without syncs to the upper dir */
         bool no_flatten;               /* --no-flatten: refuse more layers than the kernel stacks */
         enum ovl_stack stack;          /* --stack */
+        unsigned jobs;                 /* --jobs: copy threads; 0: one per CPU */
         const struct ovl_idmap *idmap; /* --uidmap/--gidmap/--userns: an idmapped rootfs, or NULL */
 };
 

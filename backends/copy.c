@@ -203,6 +203,7 @@ static int copy_assemble(const struct ovl_assemble_request *req, struct ovl_asse
         struct scratch s = { .fd = -1 };
         int r;
 
+        ovl_copy_set_workers(req->opts->jobs);
         r = make_scratch(req, a, &s, err);
         if (r < 0)
                 return r;
@@ -355,7 +356,7 @@ const struct ovl_backend_ops ovl_backend_copy = {
         .summary = "copy the merged layers into a plain directory (works everywhere)",
         .needs = OVL_NEEDS_MKNOD,
         .max_layers = 0,
-        .accepts = OVL_ACCEPTS_IDMAP,
+        .accepts = OVL_ACCEPTS_IDMAP | OVL_ACCEPTS_JOBS,
         .sandbox = { .caps = copy_caps, .n_caps = ARRAY_SIZE(copy_caps), .syscalls = 0 },
         .destroy_sandbox = { .caps = copy_destroy_caps, .n_caps = ARRAY_SIZE(copy_destroy_caps), .syscalls = 0 },
         .assemble = copy_assemble,

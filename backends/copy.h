@@ -22,3 +22,8 @@ int ovl_copy_merge_into(const struct ovl_layer_list *layers, const struct ovl_id
  * ("" or "/dir"). Hard links stay hard-linked stubs. Returns 0 or -errno with err set. */
 int ovl_copy_merge_stubs(const struct ovl_layer_list *layers, const char *const *redirect_prefix, int dst_fd,
                          const char *what, struct ovl_error *err);
+
+/* How many threads copy regular files in every later merge of this process: 0 (the default) for
+ * one per CPU this process may run on, 1 for none besides the walk's own (the single-threaded
+ * engine). Set once, before any copy starts (--jobs). */
+void ovl_copy_set_workers(unsigned n);

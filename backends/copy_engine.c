@@ -21,6 +21,7 @@
 #include "backends/copy.h"
 #include "backends/copy_data.h"
 #include "backends/copy_meta.h"
+#include "backends/copy_pool.h"
 #include "backends/merge.h"
 #include "common/fsutil.h"
 #include "common/macro.h"
@@ -43,7 +44,8 @@ struct copy_ctx {
         const char *rootfs;
         int *dirs; /* destination directory fds; dirs[depth - 1] is the current one */
         size_t depth, cap;
-        struct ovl_copy_accel *accel;   /* per layer: each may sit on another filesystem */
+        struct ovl_copy_pool *pool;     /* finishes the regular files (copy_pool.h) */
+        struct ovl_copy_accel *accel;   /* per worker and layer: each layer may sit on another filesystem */
         const struct ovl_idmap *idmap;  /* --uidmap/--gidmap: owners written mapped; NULL: as they are */
         const char *const *stub_prefix; /* per layer: stubs redirect to PREFIX/path; NULL: copy data */
         struct link_entry *links[LINK_BUCKETS];
@@ -100,20 +102,30 @@ static int current_dir(const struct copy_ctx *c)
  * is not OVL_COPY_EUNMAPPED: the kernel says it when our own fsuid or fsgid has no mapping on the
  * destination, or when a size does not fit, never about the owner the image asks for (only
  * ovl_copy_metadata says that). So it becomes EINVAL, as in copy_meta.c. */
+static int fail_dst_at(const struct copy_ctx *c, const char *path, int errnum, struct ovl_error *err)
+{
+        return ovl_error_fail(err, errnum == EOVERFLOW ? EINVAL : errnum, "rootfs %s: /%s", c->rootfs, path);
+}
+
 static int fail_dst(const struct copy_ctx *c, const struct ovl_merge_entry *e, int errnum, struct ovl_error *err)
 {
-        return ovl_error_fail(err, errnum == EOVERFLOW ? EINVAL : errnum, "rootfs %s: /%s", c->rootfs, e->path);
+        return fail_dst_at(c, e->path, errnum, err);
 }
 
 /* A failure of ovl_copy_metadata (r, a -errno) on e: only there is -OVL_COPY_EUNMAPPED the owner
  * having no id in this user namespace. */
-static int fail_meta(const struct copy_ctx *c, const struct ovl_merge_entry *e, int r, struct ovl_error *err)
+static int fail_meta_at(const struct copy_ctx *c, const char *path, const struct stat *st, int r, struct ovl_error *err)
 {
         if (r == -OVL_COPY_EUNMAPPED)
                 return ovl_error_set(err, OVL_ERR_UNSUPPORTED, 0,
                                      "rootfs %s: /%s (owner seen here as %u:%u): " OVL_COPY_EUNMAPPED_TEXT, c->rootfs,
-                                     e->path, (unsigned) e->st->st_uid, (unsigned) e->st->st_gid);
-        return ovl_error_fail(err, -r, "rootfs %s: /%s", c->rootfs, e->path);
+                                     path, (unsigned) st->st_uid, (unsigned) st->st_gid);
+        return ovl_error_fail(err, -r, "rootfs %s: /%s", c->rootfs, path);
+}
+
+static int fail_meta(const struct copy_ctx *c, const struct ovl_merge_entry *e, int r, struct ovl_error *err)
+{
+        return fail_meta_at(c, e->path, e->st, r, err);
 }
 
 static int fail_src(const struct copy_ctx *c, const struct ovl_merge_entry *e, int errnum, struct ovl_error *err)
@@ -199,54 +211,73 @@ static int open_source(int dirfd, const char *name, const struct stat *seen)
  * overlayfs reads as metacopy, its data at the absolute redirect in a data-only layer. A redirect the
  * kernel would not take (PATH_MAX or longer) is not made: the data is copied instead. Returns 1
  * when the stub was made, 0 when the data is to be copied, or -errno. */
-static int make_stub(const struct copy_ctx *c, const struct ovl_merge_entry *e, int dst)
+static int make_stub(const struct copy_ctx *c, const struct ovl_copy_job *job)
 {
         _cleanup_free_ char *redirect = NULL;
+        int dst = job->dst;
 
-        if (!c->stub_prefix || e->st->st_size == 0)
+        if (!c->stub_prefix || job->st.st_size == 0)
                 return 0;
-        if (asprintf(&redirect, "%s/%s", c->stub_prefix[e->layer], e->path) < 0)
+        if (asprintf(&redirect, "%s/%s", c->stub_prefix[job->layer], job->path) < 0)
                 return -ENOMEM;
         if (strlen(redirect) >= PATH_MAX)
                 return 0;
-        if (ftruncate(dst, e->st->st_size) < 0 ||
+        if (ftruncate(dst, job->st.st_size) < 0 ||
             fsetxattr(dst, "trusted.overlay.redirect", redirect, strlen(redirect), 0) < 0 ||
             fsetxattr(dst, "trusted.overlay.metacopy", "", 0, 0) < 0)
                 return -errno;
         return 1;
 }
 
-static int copy_regular(struct copy_ctx *c, const struct ovl_merge_entry *e, struct ovl_error *err)
+/* A worker's part of a regular file: its data (or a stub) and its metadata, through the job's fds. */
+static int finish_regular(void *ctx, unsigned worker, const struct ovl_copy_job *job, struct ovl_error *err)
 {
-        _cleanup_close_ int src = -1, dst = -1;
-        int r;
+        struct copy_ctx *c = ctx;
+        int r = make_stub(c, job);
 
-        ovl_test_stop_point_at("copy-source", e->path);
-        src = open_source(e->src_dirfd, e->name, e->st);
-        if (src == -ESTALE)
-                return ovl_error_fail(err, 0, "layer %s: %s: replaced by another file while it was copied",
-                                      c->layers->items[e->layer].path, e->path);
-        if (src < 0)
-                return fail_src(c, e, -src, err);
-        /* Created with its final permission bits (umask is 0), so most files need no chmod; the
-         * special bits wait for ovl_copy_metadata, after the data and the owner. */
-        dst = openat(current_dir(c), e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                     e->st->st_mode & 0777);
-        if (dst < 0)
-                return fail_dst(c, e, errno, err);
-        r = make_stub(c, e, dst);
         if (r == 0)
-                r = ovl_copy_data(src, dst, e->st, &c->accel[e->layer]);
+                r = ovl_copy_data(job->src, job->dst, &job->st, &c->accel[worker * c->layers->count + job->layer]);
         else if (r > 0)
                 r = 0;
         if (r == -ENODATA)
                 return ovl_error_fail(err, 0, "layer %s: %s: file changed while it was copied",
-                                      c->layers->items[e->layer].path, e->path);
+                                      c->layers->items[job->layer].path, job->path);
         if (r < 0)
-                return fail_dst(c, e, -r, err);
-        r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = src }, &(struct ovl_node_ref){ .fd = dst }, e->st,
-                              e->st->st_mode & 0777, c->idmap);
-        return r < 0 ? fail_meta(c, e, r, err) : 0;
+                return fail_dst_at(c, job->path, -r, err);
+        r = ovl_copy_metadata(&(struct ovl_node_ref){ .fd = job->src }, &(struct ovl_node_ref){ .fd = job->dst },
+                              &job->st, job->st.st_mode & 0777, c->idmap);
+        return r < 0 ? fail_meta_at(c, job->path, &job->st, r, err) : 0;
+}
+
+/* The engine's part: the source checked and the destination created, in walk order; the rest is a
+ * job for the pool. */
+static int copy_regular(struct copy_ctx *c, const struct ovl_merge_entry *e, struct ovl_error *err)
+{
+        struct ovl_copy_job job = { .src = -1, .dst = -1, .st = *e->st, .layer = e->layer };
+
+        ovl_test_stop_point_at("copy-source", e->path);
+        job.src = open_source(e->src_dirfd, e->name, e->st);
+        if (job.src == -ESTALE)
+                return ovl_error_fail(err, 0, "layer %s: %s: replaced by another file while it was copied",
+                                      c->layers->items[e->layer].path, e->path);
+        if (job.src < 0)
+                return fail_src(c, e, -job.src, err);
+        /* Created with its final permission bits (umask is 0), so most files need no chmod; the
+         * special bits wait for ovl_copy_metadata, after the data and the owner. */
+        job.dst = openat(current_dir(c), e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                         e->st->st_mode & 0777);
+        if (job.dst < 0) {
+                int e2 = errno;
+                close(job.src);
+                return fail_dst(c, e, e2, err);
+        }
+        job.path = strdup(e->path);
+        if (!job.path) {
+                close(job.src);
+                close(job.dst);
+                return fail_dst(c, e, ENOMEM, err);
+        }
+        return ovl_copy_pool_submit(c->pool, &job, err);
 }
 
 static int copy_symlink(struct copy_ctx *c, const struct ovl_merge_entry *e, struct ovl_error *err)
@@ -360,6 +391,23 @@ static int visit_root_or_dir(void *ctx, const struct ovl_merge_entry *e, struct 
         return visit_dir_enter(ctx, e, err);
 }
 
+/* Copy threads: 0 for as many as the machine has CPUs (ovl_copy_set_workers). */
+static unsigned workers_setting;
+
+void ovl_copy_set_workers(unsigned n)
+{
+        workers_setting = n;
+}
+
+/* The worker threads to start: none for one (the engine's own thread copies, as a single-threaded
+ * engine), else one per CPU or as set. */
+static unsigned workers_wanted(void)
+{
+        unsigned n = workers_setting ? workers_setting : ovl_copy_pool_default_workers();
+
+        return n <= 1 ? 0 : n;
+}
+
 static int merge_into(struct copy_ctx *proto, int dst_fd, struct ovl_error *err)
 {
         struct copy_ctx c = *proto;
@@ -367,27 +415,32 @@ static int merge_into(struct copy_ctx *proto, int dst_fd, struct ovl_error *err)
         struct ovl_merge_visitor v = {
                 .ctx = &c, .file = visit_file, .dir_enter = visit_root_or_dir, .dir_leave = visit_dir_leave
         };
+        unsigned workers = workers_wanted();
         mode_t old_umask;
-        int r;
+        int r, pool_r;
 
         c.dirs = calloc(c.cap, sizeof(int));
-        c.accel = calloc(layers->count, sizeof(*c.accel));
-        if (!c.dirs || !c.accel) {
+        c.accel = calloc((size_t) (workers ? workers : 1) * (layers->count ? layers->count : 1), sizeof(*c.accel));
+        r = c.dirs && c.accel ? ovl_copy_pool_start(workers, finish_regular, &c, &c.pool) : -ENOMEM;
+        if (r < 0) {
                 free(c.dirs);
                 free(c.accel);
-                return ovl_error_fail(err, ENOMEM, "copy");
+                return ovl_error_fail(err, -r, "copy: starting %u copy threads", workers);
         }
         c.dirs[c.depth++] = dst_fd;
         /* Modes come from the layers verbatim: the umask must not trim them. */
         old_umask = umask(0);
         r = ovl_merge_walk(layers, &v, err);
+        /* Every file is finished (or, after a failure, released) before the caller renames or
+         * removes the tree. */
+        pool_r = ovl_copy_pool_finish(c.pool, err);
         umask(old_umask);
         for (size_t i = 1; i < c.depth; i++)
                 close(c.dirs[i]);
         links_free(&c);
         free(c.dirs);
         free(c.accel);
-        return r;
+        return r < 0 ? r : pool_r;
 }
 
 int ovl_copy_merge_into(const struct ovl_layer_list *layers, const struct ovl_idmap *idmap, int dst_fd,

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/copy.h"
 #include "backends/copy_meta.h"
 #include "backends/mount.h"
 #include "backends/mountopts.h"
@@ -559,6 +560,7 @@ static int overlay_assemble(const struct ovl_assemble_request *req, struct ovl_a
         };
         int r;
 
+        ovl_copy_set_workers(req->opts->jobs); /* for the cached layers it builds */
         mount_source(req->rootfs, o.source, sizeof(o.source));
         r = overlay_mount(&o, err);
         /* The overlay holds its own references to the upper tmpfs: its legacy mount point goes. */
@@ -646,7 +648,7 @@ const struct ovl_backend_ops ovl_backend_overlay = {
         .needs = OVL_NEEDS_MOUNT | OVL_NEEDS_OVERLAYFS,
         .max_layers = 0,
         .accepts = OVL_ACCEPTS_READ_ONLY | OVL_ACCEPTS_MOUNT_FLAGS | OVL_ACCEPTS_UPPER | OVL_ACCEPTS_NO_FLATTEN |
-                   OVL_ACCEPTS_IDMAP | OVL_ACCEPTS_STACK,
+                   OVL_ACCEPTS_IDMAP | OVL_ACCEPTS_STACK | OVL_ACCEPTS_JOBS,
         .sandbox = { .caps = overlay_caps, .n_caps = ARRAY_SIZE(overlay_caps), .syscalls = OVL_SYSCALLS_MOUNT },
         .destroy_sandbox = { .caps = overlay_destroy_caps,
                              .n_caps = ARRAY_SIZE(overlay_destroy_caps),

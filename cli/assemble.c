@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/copy_pool.h"
 #include "cli/cli.h"
 #include "common/escape.h"
 #include "common/json.h"
@@ -28,6 +29,7 @@ enum {
         OPT_VOLATILE,
         OPT_NO_FLATTEN,
         OPT_STACK,
+        OPT_JOBS,
         OPT_LAYERS_FROM,
         OPT_UIDMAP,
         OPT_GIDMAP,
@@ -62,6 +64,9 @@ static void print_help(void)
                "      --stack=HOW        overlay: auto (default), layers (one lower dir per layer)\n"
                "                         or meta (one cached metadata layer over the layers as\n"
                "                         data-only lowers: lookups cost one layer at any depth)\n"
+               "      --jobs=N           copy, overlay: threads that copy files (the copy backend,\n"
+               "                         the overlay's cached layers); default: one per CPU, 1: none\n"
+               "                         besides the walk's own\n"
                "      --uidmap=C:H:N     an idmapped rootfs: container uids C..C+N-1 owned by host\n"
                "                         uids H..H+N-1 (repeatable); bind, overlay: idmapped mounts\n"
                "                         (nothing is written), copy: the ids written shifted\n"
@@ -87,6 +92,19 @@ static int parse_stack(const char *text, enum ovl_stack *ret)
                         return 0;
                 }
         return -EINVAL;
+}
+
+static int parse_jobs(const char *text, unsigned *ret)
+{
+        char *end;
+        unsigned long n;
+
+        errno = 0;
+        n = strtoul(text, &end, 10);
+        if (errno || end == text || *end || text[0] == '-' || n < 1 || n > OVL_COPY_MAX_WORKERS)
+                return -EINVAL;
+        *ret = (unsigned) n;
+        return 0;
 }
 
 /* --userns reads its maps; gid maps default to the uid maps; gid maps alone are refused. */
@@ -129,6 +147,7 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                 { "volatile", no_argument, NULL, OPT_VOLATILE },
                 { "no-flatten", no_argument, NULL, OPT_NO_FLATTEN },
                 { "stack", required_argument, NULL, OPT_STACK },
+                { "jobs", required_argument, NULL, OPT_JOBS },
                 { "layers-from", required_argument, NULL, OPT_LAYERS_FROM },
                 { "uidmap", required_argument, NULL, OPT_UIDMAP },
                 { "gidmap", required_argument, NULL, OPT_GIDMAP },
@@ -181,6 +200,10 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                 case OPT_STACK:
                         if (parse_stack(optarg, &ret->opts.stack) < 0)
                                 return ovl_cli_usage_error(err, "assemble", "--stack: expected auto, layers or meta");
+                        break;
+                case OPT_JOBS:
+                        if (parse_jobs(optarg, &ret->opts.jobs) < 0)
+                                return ovl_cli_usage_error(err, "assemble", "--jobs: expected a number from 1 to 64");
                         break;
                 case OPT_LAYERS_FROM:
                         ret->layers_from = optarg;

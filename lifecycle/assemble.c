@@ -87,6 +87,7 @@ static void unsupported_options(const struct ovl_backend_options *o, unsigned ac
                 { o->volatile_upper, OVL_ACCEPTS_UPPER, "--volatile" },
                 { o->no_flatten, OVL_ACCEPTS_NO_FLATTEN, "--no-flatten" },
                 { o->stack != OVL_STACK_AUTO, OVL_ACCEPTS_STACK, "--stack" },
+                { o->jobs != 0, OVL_ACCEPTS_JOBS, "--jobs" },
                 { o->idmap != NULL, OVL_ACCEPTS_IDMAP, "--uidmap/--gidmap/--userns" },
         };
         size_t len = 0;
