@@ -40,6 +40,12 @@ expect_bad 2 "layer list $TEST_TMP/nolist: No such file or directory" assemble -
 expect_bad 2 "rootfs $TEST_TMP/nodir/r: parent directory: No such file or directory" assemble --backend=copy --rootfs="$TEST_TMP/nodir/r" "$L"
 expect_bad 2 "lies inside layer $L" assemble --backend=copy --rootfs="$L/etc/r" "$L"
 expect_bad 2 "backend copy: does not take --read-only" assemble --backend=copy --read-only --rootfs="$R" "$L"
+for n in 0 65 -1 x 2x ""; do
+        expect_bad 2 "--jobs: expected a number from 1 to 64" assemble --backend=copy --jobs="$n" --rootfs="$R" "$L"
+done
+expect_bad 2 "backend bind: does not take --jobs" assemble --backend=bind --jobs=2 --rootfs="$R" "$L"
+expect_bad 2 "--stack: expected auto, layers or meta" assemble --backend=overlay --stack=deep --rootfs="$R" "$L"
+expect_bad 2 "backend copy: does not take --stack" assemble --backend=copy --stack=meta --rootfs="$R" "$L"
 expect_bad 2 "unknown command" frobnicate
 expect_bad 2 "no command given" 
 expect_bad 2 "too many operands" destroy a b
