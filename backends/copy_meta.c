@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -133,21 +134,27 @@ static int copy_xattrs(const struct ovl_node_ref *src, const struct ovl_node_ref
         return 0;
 }
 
+/* Our own ids, read once for every thread of the copy engine. */
+static uid_t euid;
+static gid_t egid;
+static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
+
+static void read_ids(void)
+{
+        euid = geteuid();
+        egid = getegid();
+}
+
 int ovl_copy_metadata(const struct ovl_node_ref *src, const struct ovl_node_ref *dst, const struct stat *st,
                       mode_t created_mode, const struct ovl_idmap *idmap)
 {
-        static uid_t euid = (uid_t) -1;
-        static gid_t egid = (gid_t) -1;
         const struct timespec times[2] = { st->st_atim, st->st_mtim };
         bool is_link = S_ISLNK(st->st_mode), chowned = false, has_acl = false;
         uid_t uid = idmap ? ovl_idmap_uid(idmap, st->st_uid) : st->st_uid;
         gid_t gid = idmap ? ovl_idmap_gid(idmap, st->st_gid) : st->st_gid;
         int r;
 
-        if (euid == (uid_t) -1) {
-                euid = geteuid();
-                egid = getegid();
-        }
+        pthread_once(&ids_once, read_ids);
         /* New entries are ours; skip the chown when that is already the right owner. */
         if (uid != euid || gid != egid) {
                 r = dst->fd >= 0 ? fchown(dst->fd, uid, gid)

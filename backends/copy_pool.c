@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/param.h>
 #include <unistd.h>
 
@@ -12,9 +13,12 @@
 #include "common/fsutil.h"
 #include "common/macro.h"
 
-/* Jobs waiting per worker: enough to keep each busy while the walk makes the next names, few
- * enough that the fds in flight stay far below any open-file limit. */
+/* Jobs waiting per worker: enough to keep each busy while the walk makes the next names. */
 #define QUEUE_PER_WORKER 32
+
+/* The share of the open-file limit the jobs may hold (two fds each, queued or running): the walk
+ * needs the rest, one directory per level and layer (merge.h). */
+#define FD_SHARE_DIVISOR 4
 
 struct ovl_copy_pool {
         ovl_copy_job_fn fn;
@@ -54,6 +58,18 @@ unsigned ovl_copy_pool_default_workers(void)
                 return 1;
         n = CPU_COUNT(&set);
         return n < 1 ? 1 : n > OVL_COPY_MAX_WORKERS ? OVL_COPY_MAX_WORKERS : (unsigned) n;
+}
+
+/* How many jobs (two fds each) may be queued or running at once: at most 1/FD_SHARE_DIVISOR of
+ * the open-file limit, so --jobs never makes a walk run out of fds that the single-threaded engine
+ * finishes. */
+static size_t job_budget(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                return SIZE_MAX;
+        return MAX((size_t) rl.rlim_cur / FD_SHARE_DIVISOR / 2, 2);
 }
 
 static void *worker_main(void *data)
@@ -96,17 +112,20 @@ static void *worker_main(void *data)
 int ovl_copy_pool_start(unsigned workers, ovl_copy_job_fn fn, void *ctx, struct ovl_copy_pool **ret)
 {
         struct ovl_copy_pool *p = calloc(1, sizeof(*p));
+        size_t budget = job_budget();
 
         if (!p)
                 return -ENOMEM;
         *p = (struct ovl_copy_pool){ .fn = fn, .ctx = ctx, .workers = MIN(workers, OVL_COPY_MAX_WORKERS) };
+        /* Within the fd budget: at most half of it running, the rest queued. */
+        p->workers = (unsigned) MIN(p->workers, budget / 2);
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->not_empty, NULL);
         pthread_cond_init(&p->not_full, NULL);
         /* Computed once here: the metadata copy asks it, and its cache is not for threads to race. */
         (void) ovl_in_initial_userns();
         if (p->workers > 0) {
-                p->cap = (size_t) p->workers * QUEUE_PER_WORKER;
+                p->cap = MIN((size_t) p->workers * QUEUE_PER_WORKER, budget - p->workers);
                 p->queue = calloc(p->cap, sizeof(*p->queue));
         }
         for (unsigned i = 0; p->queue && i < p->workers; i++) {
