@@ -586,7 +586,7 @@ if [ "$NCPU" -lt 2 ]; then
         CPU_SETS=(one)
 fi
 # Up to 3 rounds of every combination, as long as the next round fits the time budget.
-BUDGET=${OVL_PARALLEL_BUDGET:-60}
+BUDGET=${OVL_PARALLEL_BUDGET:-30}
 start=$SECONDS
 for round in 1 2 3; do
         round_start=$SECONDS
