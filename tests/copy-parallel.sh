@@ -406,7 +406,7 @@ PY
 # layer files; prints the differences (at most 40) and fails when there are any.
 check_model() {
         python3 - "$1" "$2" <<'PY'
-import json, os, stat, sys
+import filecmp, json, os, stat, sys
 
 root = sys.argv[1]
 with open(sys.argv[2]) as f:
@@ -423,16 +423,6 @@ def walk(rel):
     if stat.S_ISDIR(st.st_mode):
         for name in os.listdir(p):
             walk(os.path.join(rel, name) if rel else name)
-
-
-def same_content(a, b):
-    with open(a, 'rb') as x, open(b, 'rb') as y:
-        while True:
-            u, v = x.read(1 << 20), y.read(1 << 20)
-            if u != v:
-                return False
-            if not u:
-                return True
 
 
 walk('')
@@ -472,7 +462,7 @@ for rel in sorted(set(model) & set(tree), key=lambda r: r.encode().split(b'/')):
             e('not the inode of the other names of its hard-link group')
         if owner_of.setdefault(st.st_ino, grp or rel) != (grp or rel):
             e('shares its inode with another file')
-        if st.st_size != m['size'] or not same_content(p, m['src']):
+        if st.st_size != m['size'] or not filecmp.cmp(p, m['src'], shallow=False):
             e('content differs from %s' % m['src'])
         if m['sparse'] and st.st_blocks * 512 >= st.st_size // 2:
             e('holes filled: %d blocks' % st.st_blocks)
