@@ -14,6 +14,19 @@ chmod 0700 "$BENCH_DIR"
 
 now() { date +%s.%N; }
 
+# private_mount_ns ARG...: runs the calling script again, with ARGs, in a private mount namespace
+# (unless it runs in one already): what it mounts is never seen outside and goes away with it,
+# even when it is killed.
+private_mount_ns() {
+        [ "${OVL_BENCH_PRIVATE_NS:-}" != 1 ] || return 0
+        export OVL_BENCH_PRIVATE_NS=1
+        exec unshare -m --propagation private bash "$0" "$@"
+}
+
+# warm PATH...: reads the trees at PATHs into the page cache, file data included (which
+# `tar -cf /dev/null` skips: GNU tar does not read what it would write to /dev/null).
+warm() { tar -cf - "$@" 2>/dev/null | cat >/dev/null || true; }
+
 # best_of N RESET CMD...: runs RESET (untimed) then CMD, N times; prints the best time in seconds.
 best_of() {
         local n=$1 reset=$2 best= t0 t1 t
@@ -28,6 +41,29 @@ best_of() {
                 if [ -z "$best" ] || [ "$(echo "$t < $best" | bc -l)" = 1 ]; then best=$t; fi
         done
         printf '%.3f\n' "$best"
+}
+
+# best_of_rss N RESET CMD...: best_of for a program (not a shell function), with its memory:
+# prints "SECONDS KIB", the best wall time (measured here, to the ms: GNU time's %e has 10 ms) and
+# the largest peak RSS over the N runs as GNU time's %M gives it: getrusage of the process and of
+# the children it waited for, i.e. the peak of the largest single process of the tree, not a sum.
+best_of_rss() {
+        local n=$1 reset=$2 best='' rss=0 t0 t1 t m out
+        shift 2
+        out=$(mktemp)
+        for _ in $(seq 1 "$n"); do
+                eval "$reset"
+                sync
+                t0=$(now)
+                /usr/bin/time -o "$out" -f '%e %M' "$@" >/dev/null
+                t1=$(now)
+                t=$(echo "$t1 - $t0" | bc -l)
+                if [ -z "$best" ] || [ "$(echo "$t < $best" | bc -l)" = 1 ]; then best=$t; fi
+                m=$(tail -n 1 "$out" | cut -d' ' -f2)
+                [ "$m" -le "$rss" ] || rss=$m
+        done
+        rm -f "$out"
+        printf '%.3f %s\n' "$best" "$rss"
 }
 
 # report NAME OURS BASELINE BASELINE-NAME GOAL: one table row and one CSV line; GOAL "-" for a
