@@ -7,16 +7,41 @@
 # largest single process, ovlbackend or the sandboxed worker it forks and waits for, not their
 # sum). Prints a time ratio row each and a table (seconds, entries/s, MiB), writes
 # $BENCH_DIR/scale.csv and, with gnuplot, $BENCH_DIR/scale.png (time and memory against entries).
-# 1M is skipped with OVL_BENCH_QUICK=1 or without 10 GiB free (~4 GiB a copy of it on a 4 KiB
+# Every run writes to a fresh ext4 (fresh_ext4 in lib.sh: a sparse image in BENCH_DIR on a loop
+# device, in a private mount namespace), the work dir on it too, so that no run follows the
+# deletion of the previous one's tree. Without mkfs.ext4 or a loop device the runs go to BENCH_DIR,
+# each after that deletion, as the output says.
+# 1M is skipped with OVL_BENCH_QUICK=1 or without 10 GiB free (~4.5 GiB a copy of it on a 4 KiB
 # block filesystem); building its cached trees once takes ~12 GiB more (and a while).
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
+private_mount_ns "$@"
 
-R=$BENCH_DIR/rootfs
-CP=$BENCH_DIR/cp
 CSV=$BENCH_DIR/scale.csv
-destroy_r() { "$OVLBACKEND" -q destroy "$R" 2>/dev/null || true; rm -rf "$R"; }
+S=$BENCH_DIR/scale-fs
 human() { if [ "$1" -ge 1000000 ]; then echo "$(($1 / 1000000))M"; else echo "$(($1 / 1000))k"; fi; }
+destroy_r() { "$OVLBACKEND" -q destroy "$R" 2>/dev/null || true; rm -rf "$R"; }
+
+# Each run on a fresh ext4 of $mib MiB (6 KiB an entry, 1 GiB more), if there can be one.
+if fresh_ext4 "$S" 1024; then
+        trap 'drop_ext4 "$S"' EXIT
+        export OVLBACKEND_WORK_DIR=$S/work
+        reset_cp='fresh_ext4 "$S" "$mib"'
+        reset_r=$reset_cp
+        tidy=: # the next fresh_ext4 wipes it all
+        where="to a fresh ext4 on a loop device each run"
+else
+        drop_ext4 "$S"
+        echo "copy scale: no ext4 on a loop device: the copies go to $BENCH_DIR, each run after the deletion of the previous one's tree"
+        S=$BENCH_DIR/scale
+        mkdir -p "$S/rootfses"
+        reset_cp='rm -rf "$CP"'
+        reset_r=destroy_r
+        tidy='rm -rf "$CP"; destroy_r'
+        where="to $BENCH_DIR, each run after a deletion"
+fi
+R=$S/rootfses/rootfs
+CP=$S/rootfses/cp
 
 # scale_tree N: prints the directory (cached) holding one/l0, the tree of N entries, and
 # many/l000 .. many/l099, the same split over 100 layers, and a file `entries`: N and the entry
@@ -93,11 +118,12 @@ rows=()
 for n in "${sizes[@]}"; do
         runs=3
         [ "$n" -lt 1000000 ] || runs=1
+        mib=$((n * 6 / 1024 + 1024))
         dir=$(scale_tree "$n")
         read -r _ many_entries <"$dir/entries"
         warm "$dir"
-        read -r base base_rss < <(best_of_rss "$runs" 'rm -rf "$CP"' cp -a "$dir/one/l0" "$CP")
-        rm -rf "$CP"
+        read -r base base_rss < <(best_of_rss "$runs" "$reset_cp" cp -a "$dir/one/l0" "$CP")
+        eval "$tidy"
         for layers in 1 100; do
                 if [ "$layers" = 1 ]; then
                         set -- "$dir/one/l0"
@@ -106,8 +132,8 @@ for n in "${sizes[@]}"; do
                         set -- "$dir"/many/l*
                         entries=$many_entries
                 fi
-                read -r ours rss < <(best_of_rss "$runs" destroy_r "$OVLBACKEND" -q assemble --backend=copy --rootfs="$R" "$@")
-                destroy_r
+                read -r ours rss < <(best_of_rss "$runs" "$reset_r" "$OVLBACKEND" -q assemble --backend=copy --rootfs="$R" "$@")
+                eval "$tidy"
                 name="copy scale: $(human "$n") entries, $layers layer$([ "$layers" = 1 ] || echo s)"
                 report "$name" "$ours" "$base" "cp -a of the merged tree" -
                 # The memory too, as overlay-meta.sh writes sizes: MiB in the seconds columns.
@@ -124,8 +150,9 @@ done
 [ -z "$why" ] || echo "copy scale: 1M entries: skipped ($why)"
 
 echo
-echo "copy scale (default --jobs, best of 3, 1M best of 1; entries/s: entries of the merged tree a second;"
-echo "MiB: peak RSS by GNU time %M, the largest single process of ovlbackend and its sandboxed worker)"
+echo "copy scale: copies $where, default --jobs, best of 3 (1M: 1)"
+echo "entries/s: entries of the merged tree a second; MiB: peak RSS (GNU time %M: the largest single"
+echo "process of ovlbackend and the sandboxed worker it waits for, not their sum)"
 printf '%8s %6s %9s | %8s %10s %7s | %8s %10s %7s\n' entries layers "layer ent" "copy s" entries/s MiB "cp -a s" entries/s MiB
 printf '%s\n' "${rows[@]}"
 echo "CSV: $CSV"

@@ -3,7 +3,7 @@
 # unless said:
 #  - the 4-layer Debian image: ovlbackend copy vs `cp -a` of the already merged final tree (goal
 #    <= 0.7), the same with --jobs=1 (the single-threaded engine, no goal), and the default vs
-#    --jobs=1;
+#    --jobs=1; every run on a fresh ext4 on a loop device (see fresh_ext4 in lib.sh for why);
 #  - reflinks: the same image on an xfs made with reflink=1 (a sparse image file in BENCH_DIR on a
 #    loop device), the rootfs and the work dir on it too: ovlbackend copy vs `cp -a
 #    --reflink=always` of the merged tree on that xfs (goal <= 1.0), and a check that the
@@ -12,8 +12,8 @@
 #  - 500 tiny layers, each overriding one shared file and adding its own: ovlbackend copy vs a
 #    Mesos-style per-layer copy (remove whiteout targets, cp -a layer/. R/, delete markers)
 #    (goal <= 0.10).
-# The script runs in a private mount namespace: the xfs mount is never seen outside and goes away
-# with the script, even when it is killed. Time and memory from 10k to 1M entries: copy-scale.sh.
+# The script runs in a private mount namespace: its mounts are never seen outside and go away with
+# it, even when it is killed. Time and memory from 10k to 1M entries: copy-scale.sh.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 private_mount_ns "$@"
@@ -59,6 +59,37 @@ shared_extents() {
 }
 xfs_used() { sync -f "$1"; df --output=used -B1 "$1" | tail -n 1; }
 
+# debian_bench LAYER...: the Debian rows, the merged tree in $BENCH_DIR/merged. Every run is on a
+# fresh ext4 (fresh_ext4) that the layers and the merged tree are first copied to (untimed: the
+# copy then works within one filesystem, as on a host, and the reads hit the page cache), the
+# work dir on it too; without one, in BENCH_DIR, each run after the deletion of the previous
+# one's tree. A subshell, for the work dir and the trap.
+debian_bench() (
+        F=$BENCH_DIR/copy-fs
+        onto_fresh_fs() { fresh_ext4 "$F" 1536 && cp -a "$@" "$BENCH_DIR/merged" "$F/"; }
+        if onto_fresh_fs "$@"; then
+                trap 'drop_ext4 "$F"' EXIT
+                export OVLBACKEND_WORK_DIR=$F/work
+                reset="onto_fresh_fs $(printf '%q ' "$@")"
+                reset_cp=$reset
+                fl=()
+                for l; do fl+=("$F/$(basename "$l")"); done
+                set -- "${fl[@]}" # the layers on the fresh ext4
+                merged=$F/merged R=$F/rootfses/rootfs CP=$F/rootfses/cp
+        else
+                echo "copy: no ext4 on a loop device: the Debian copies go to $BENCH_DIR, each after a deletion"
+                merged=$BENCH_DIR/merged CP=$BENCH_DIR/cp reset=destroy_r reset_cp='rm -rf "$CP"'
+        fi
+        ours=$(best_of 3 "$reset" copy --rootfs="$R" "$@")
+        one=$(best_of 3 "$reset" copy --jobs=1 --rootfs="$R" "$@")
+        base=$(best_of 3 "$reset_cp" cp -a "$merged" "$CP")
+        destroy_r
+        rm -rf "$CP"
+        report "copy: 4-layer Debian" "$ours" "$base" "cp -a of the merged tree" 0.7
+        report "copy --jobs=1: 4-layer Debian" "$one" "$base" "cp -a of the merged tree" -
+        report "copy: 4-layer Debian" "$ours" "$one" "copy --jobs=1" -
+)
+
 # reflink_bench LAYER...: the reflink rows (see the top), on a fresh xfs; a subshell, for the
 # work dir and the trap.
 reflink_bench() (
@@ -82,7 +113,7 @@ reflink_bench() (
                 echo "copy: reflink: skipped ($why)"
                 return 0
         fi
-        trap 'umount "$x" 2>/dev/null || true; rm -f "$img"' EXIT
+        trap 'umount "$x" 2>/dev/null || true; rm -f "$img"; rmdir "$x" 2>/dev/null || true' EXIT
         mkdir "$x/layers"
         cp -a "$@" "$x/layers/"
         xlayers=()
@@ -118,15 +149,8 @@ if debian_fixture "$BENCH_DIR/debian" >/dev/null 2>&1; then
         layers=("$BENCH_DIR/debian"/l0 "$BENCH_DIR/debian"/l1 "$BENCH_DIR/debian"/l2 "$BENCH_DIR/debian"/l3)
         copy --rootfs="$BENCH_DIR/merged" "${layers[@]}"
         warm "${layers[@]}" "$BENCH_DIR/merged"
-        ours=$(best_of 3 destroy_r copy --rootfs="$R" "${layers[@]}")
-        one=$(best_of 3 destroy_r copy --jobs=1 --rootfs="$R" "${layers[@]}")
-        destroy_r
-        base=$(best_of 3 'rm -rf "$BENCH_DIR/cp"' cp -a "$BENCH_DIR/merged" "$BENCH_DIR/cp")
-        rm -rf "$BENCH_DIR/cp"
+        debian_bench "${layers[@]}"
         "$OVLBACKEND" -q destroy "$BENCH_DIR/merged"
-        report "copy: 4-layer Debian" "$ours" "$base" "cp -a of the merged tree" 0.7
-        report "copy --jobs=1: 4-layer Debian" "$one" "$base" "cp -a of the merged tree" -
-        report "copy: 4-layer Debian" "$ours" "$one" "copy --jobs=1" -
         reflink_bench "${layers[@]}"
         rm -rf "$BENCH_DIR/debian"
 else

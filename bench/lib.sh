@@ -23,11 +23,28 @@ private_mount_ns() {
         exec unshare -m --propagation private bash "$0" "$@"
 }
 
+# fresh_ext4 DIR SIZE_MIB: a new empty ext4 at DIR (a sparse image DIR.img on a loop device, with
+# direct I/O so that what is written is not cached twice) in place of the one there, with a 0700
+# DIR/rootfses; returns 1 if none can be made. For runs that must not follow the deletion of the
+# previous run's tree: inode allocation can be slow for minutes after one (ext4 without a journal,
+# as on some VMs, skips the inodes it freed lately one by one at every allocation). Call
+# private_mount_ns first; drop_ext4 DIR at the end.
+fresh_ext4() {
+        drop_ext4 "$1"
+        truncate -s "$2M" "$1.img"
+        mkfs.ext4 -q -F -i 4096 -E lazy_itable_init=1,lazy_journal_init=1,nodiscard "$1.img" >/dev/null 2>&1 &&
+                mkdir -p "$1" && mount -o loop,noinit_itable "$1.img" "$1" 2>/dev/null || return 1
+        losetup --direct-io=on "$(findmnt -n -o SOURCE "$1")" 2>/dev/null || true
+        mkdir -m 0700 "$1/rootfses"
+}
+drop_ext4() { umount "$1" 2>/dev/null || true; rm -f "$1.img"; rmdir "$1" 2>/dev/null || true; }
+
 # warm PATH...: reads the trees at PATHs into the page cache, file data included (which
 # `tar -cf /dev/null` skips: GNU tar does not read what it would write to /dev/null).
 warm() { tar -cf - "$@" 2>/dev/null | cat >/dev/null || true; }
 
 # best_of N RESET CMD...: runs RESET (untimed) then CMD, N times; prints the best time in seconds.
+# RESET is eval'd in here: a variable it names must not be one of the locals (n, reset, best, ...).
 best_of() {
         local n=$1 reset=$2 best= t0 t1 t
         shift 2
