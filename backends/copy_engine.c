@@ -253,31 +253,32 @@ static int finish_regular(void *ctx, unsigned worker, const struct ovl_copy_job 
  * job for the pool. */
 static int copy_regular(struct copy_ctx *c, const struct ovl_merge_entry *e, struct ovl_error *err)
 {
-        struct ovl_copy_job job = { .src = -1, .dst = -1, .st = *e->st, .layer = e->layer };
+        _cleanup_close_ int src = -1, dst = -1;
+        char *path;
 
         ovl_test_stop_point_at("copy-source", e->path);
-        job.src = open_source(e->src_dirfd, e->name, e->st);
-        if (job.src == -ESTALE)
+        src = open_source(e->src_dirfd, e->name, e->st);
+        if (src == -ESTALE)
                 return ovl_error_fail(err, 0, "layer %s: %s: replaced by another file while it was copied",
                                       c->layers->items[e->layer].path, e->path);
-        if (job.src < 0)
-                return fail_src(c, e, -job.src, err);
+        if (src < 0)
+                return fail_src(c, e, -src, err);
         /* Created with its final permission bits (umask is 0), so most files need no chmod; the
          * special bits wait for ovl_copy_metadata, after the data and the owner. */
-        job.dst = openat(current_dir(c), e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                         e->st->st_mode & 0777);
-        if (job.dst < 0) {
-                int e2 = errno;
-                close(job.src);
-                return fail_dst(c, e, e2, err);
-        }
-        job.path = strdup(e->path);
-        if (!job.path) {
-                close(job.src);
-                close(job.dst);
+        dst = openat(current_dir(c), e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     e->st->st_mode & 0777);
+        if (dst < 0)
+                return fail_dst(c, e, errno, err);
+        path = strdup(e->path);
+        if (!path)
                 return fail_dst(c, e, ENOMEM, err);
-        }
-        return ovl_copy_pool_submit(c->pool, &job, err);
+        return ovl_copy_pool_submit(c->pool,
+                                    &(struct ovl_copy_job){ .src = TAKE_FD(src),
+                                                            .dst = TAKE_FD(dst),
+                                                            .st = *e->st,
+                                                            .layer = e->layer,
+                                                            .path = path },
+                                    err);
 }
 
 static int copy_symlink(struct copy_ctx *c, const struct ovl_merge_entry *e, struct ovl_error *err)

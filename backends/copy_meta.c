@@ -1,8 +1,8 @@
 #include "config.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/xattr.h>
 #include <unistd.h>

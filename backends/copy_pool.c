@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -10,7 +11,6 @@
 #include <unistd.h>
 
 #include "backends/copy_pool.h"
-#include "common/fsutil.h"
 #include "common/macro.h"
 
 /* Jobs waiting per worker: enough to keep each busy while the walk makes the next names. */
@@ -122,8 +122,6 @@ int ovl_copy_pool_start(unsigned workers, ovl_copy_job_fn fn, void *ctx, struct 
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->not_empty, NULL);
         pthread_cond_init(&p->not_full, NULL);
-        /* Computed once here: the metadata copy asks it, and its cache is not for threads to race. */
-        (void) ovl_in_initial_userns();
         if (p->workers > 0) {
                 p->cap = MIN((size_t) p->workers * QUEUE_PER_WORKER, budget - p->workers);
                 p->queue = calloc(p->cap, sizeof(*p->queue));

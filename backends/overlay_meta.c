@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "backends/copy.h"
-#include "common/erofs_image.h"
 #include "backends/mount.h"
 #include "backends/overlay_cache.h"
 #include "backends/overlay_meta.h"
+#include "common/erofs_image.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -357,6 +357,12 @@ struct meta_build {
         bool image;
 };
 
+/* The image's stub tree (copy_engine.c's stub mode), written into the empty directory dir_fd. */
+static int build_stub_tree(const struct meta_build *b, int dir_fd, const char *what, struct ovl_error *err)
+{
+        return ovl_copy_merge_stubs(b->layers, (const char *const *) b->plan->prefix, dir_fd, what, err);
+}
+
 /* Writes the stub tree at tree_fd as the entry's image, and checks that it mounts. Returns 0, or
  * -errno with err set: OVL_ERR_UNSUPPORTED when the image cannot hold the tree (an xattr namespace
  * erofs lacks) or the kernel does not mount it. */
@@ -410,8 +416,7 @@ static int build_image_in_tmpfs(const struct meta_build *b, int entry_fd, const 
 
         if (tree < 0)
                 return ovl_error_fail(why, -tree, "a tmpfs for the metadata tree");
-        r = ovl_copy_merge_stubs(b->layers, (const char *const *) b->plan->prefix, tree, "the metadata tree (tmpfs)",
-                                 why);
+        r = build_stub_tree(b, tree, "the metadata tree (tmpfs)", why);
         return r < 0 ? r : write_image(entry_fd, tree, entry_path, why);
 }
 
@@ -437,7 +442,7 @@ static int build_meta_image(const struct meta_build *b, int entry_fd, const char
         if (mkdirat(entry_fd, META_TREE, 0755) < 0 ||
             (tree = openat(entry_fd, META_TREE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
                 return ovl_error_fail(err, errno, "cache %s", tree_path);
-        r = ovl_copy_merge_stubs(b->layers, (const char *const *) b->plan->prefix, tree, tree_path, err);
+        r = build_stub_tree(b, tree, tree_path, err);
         if (r < 0)
                 return r;
         r = write_image(entry_fd, tree, entry_path, &why);
@@ -458,7 +463,7 @@ static int build_meta_entry(void *data, int entry_fd, const char *entry_path, st
 
         if (b->image)
                 return build_meta_image(b, entry_fd, entry_path, err);
-        return ovl_copy_merge_stubs(b->layers, (const char *const *) b->plan->prefix, entry_fd, entry_path, err);
+        return build_stub_tree(b, entry_fd, entry_path, err);
 }
 
 /* The metadata layer of a meta-2 entry as a lower dir: its image mounted, or its tree. Returns an

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,25 +327,30 @@ bool ovl_path_is_below(const char *inner, const char *outer)
         return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
 }
 
+static bool initial_userns;
+static pthread_once_t initial_userns_once = PTHREAD_ONCE_INIT;
+
+static void read_initial_userns(void)
+{
+        /* The initial user namespace has the fixed inode PROC_USER_INIT_INO (0xEFFFFFFD); any
+         * other has another, even with a full identity map. */
+        struct stat st;
+
+        if (stat("/proc/self/ns/user", &st) == 0) {
+                initial_userns = st.st_ino == 0xEFFFFFFDU;
+        } else {
+                _cleanup_free_ char *map = NULL;
+                unsigned long a, b, c;
+                initial_userns = ovl_read_file_at(AT_FDCWD, "/proc/self/uid_map", 4096, &map) < 0 ||
+                                 (sscanf(map, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 && b == 0 && c == 4294967295UL);
+        }
+}
+
+/* Once per process, for every thread (the copy engine's workers ask it too). */
 bool ovl_in_initial_userns(void)
 {
-        static int initial = -1;
-
-        if (initial < 0) {
-                /* The initial user namespace has the fixed inode PROC_USER_INIT_INO (0xEFFFFFFD); any
-                 * other has another, even with a full identity map. */
-                struct stat st;
-                if (stat("/proc/self/ns/user", &st) == 0) {
-                        initial = st.st_ino == 0xEFFFFFFDU;
-                } else {
-                        _cleanup_free_ char *map = NULL;
-                        unsigned long a, b, c;
-                        initial = ovl_read_file_at(AT_FDCWD, "/proc/self/uid_map", 4096, &map) < 0 ||
-                                  (sscanf(map, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 && b == 0 &&
-                                   c == 4294967295UL);
-                }
-        }
-        return initial;
+        pthread_once(&initial_userns_once, read_initial_userns);
+        return initial_userns;
 }
 
 int ovl_dir_next(DIR *d, struct dirent **ret)

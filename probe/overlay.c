@@ -462,6 +462,22 @@ static int make_stub(const char *path, off_t size)
         return fd >= 0 && ftruncate(fd, size) == 0 ? 0 : -1;
 }
 
+/* Whether the file "f" of the test mount m reads as the stub's data ("data") and copies up whole
+ * on an append; says why not in msg. */
+static bool stub_reads_as_data(int m, char *msg, size_t size)
+{
+        _cleanup_close_ int f = openat(m, "f", O_RDWR | O_APPEND | O_CLOEXEC);
+        char buf[16] = "";
+        ssize_t n = f < 0 ? -1 : pread(f, buf, sizeof(buf) - 1, 0);
+        bool ok = n == 4 && memcmp(buf, "data", 4) == 0 && write(f, "+", 1) == 1 && pread(f, buf, 5, 0) == 5 &&
+                  memcmp(buf, "data+", 5) == 0;
+
+        if (!ok)
+                snprintf(msg, size, "%s",
+                         f < 0 || n < 0 ? strerror(errno) : "the stub does not read (or copy up) as its data");
+        return ok;
+}
+
 /* The metadata stack (--stack=meta): a writable mount whose only lower holds a metacopy stub
  * redirecting into a data-only lower, by the way the overlay backend mounts here. The stub must
  * read as the data, and a write must copy it up whole. */
@@ -469,10 +485,9 @@ static void probe_meta_stack(struct probe_ctx *c)
 {
         static const char *const names[] = { "mm" };
         struct trial t = { .names = names, .n = 1, .data = "md", .upper = true, .opt = "metacopy", .val = "on" };
-        char msg[256] = "", buf[16] = "";
-        _cleanup_close_ int m = -1, f = -1;
+        char msg[256] = "";
+        _cleanup_close_ int m = -1;
         bool ok = false;
-        ssize_t n;
 
         if (!ovl_in_initial_userns())
                 snprintf(msg, sizeof(msg), "the kernel refuses metacopy with userxattr (rootless)");
@@ -481,15 +496,8 @@ static void probe_meta_stack(struct probe_ctx *c)
                  setxattr("mm/f", "trusted.overlay.metacopy", "", 0, 0) < 0 ||
                  setxattr("mm/f", "trusted.overlay.redirect", "/L/f", 4, 0) < 0)
                 snprintf(msg, sizeof(msg), "making the test layers: %s", strerror(errno));
-        else if ((m = try_mount(c, &t, msg, sizeof(msg))) >= 0) {
-                f = openat(m, "f", O_RDWR | O_APPEND | O_CLOEXEC);
-                n = f < 0 ? -1 : pread(f, buf, sizeof(buf) - 1, 0);
-                ok = n == 4 && memcmp(buf, "data", 4) == 0 && write(f, "+", 1) == 1 && pread(f, buf, 5, 0) == 5 &&
-                     memcmp(buf, "data+", 5) == 0;
-                if (!ok)
-                        snprintf(msg, sizeof(msg), "%s",
-                                 f < 0 || n < 0 ? strerror(errno) : "the stub does not read (or copy up) as its data");
-        }
+        else if ((m = try_mount(c, &t, msg, sizeof(msg))) >= 0)
+                ok = stub_reads_as_data(m, msg, sizeof(msg));
         probe_detail(probe_add(c, "meta_stack", ok,
                                "a writable test mount: a metacopy stub redirecting into a data-only lower"),
                      "%s", ok ? "" : msg);
@@ -504,8 +512,8 @@ static void probe_meta_image(struct probe_ctx *c)
         static const char *names[] = { name };
         struct trial t = { .names = names, .n = 1, .data = "md", .upper = true, .opt = "metacopy", .val = "on" };
         struct ovl_error err = { 0 };
-        _cleanup_close_ int dir = -1, image = -1, erofs = -1, m = -1, f = -1;
-        char msg[sizeof(err.msg)] = "", buf[16] = "";
+        _cleanup_close_ int dir = -1, image = -1, erofs = -1, m = -1;
+        char msg[sizeof(err.msg)] = "";
         bool ok = false;
 
         if (!ovl_probe_yes(c->res, "meta_stack") || best_via == VIA_LEGACY) {
@@ -521,14 +529,8 @@ static void probe_meta_image(struct probe_ctx *c)
         else {
                 snprintf(name, sizeof(name), "/proc/self/fd/%d", erofs);
                 t.fds = &erofs;
-                if ((m = try_mount(c, &t, msg, sizeof(msg))) >= 0) {
-                        f = openat(m, "f", O_RDWR | O_APPEND | O_CLOEXEC);
-                        ok = f >= 0 && pread(f, buf, sizeof(buf) - 1, 0) == 4 && memcmp(buf, "data", 4) == 0 &&
-                             write(f, "+", 1) == 1 && pread(f, buf, 5, 0) == 5 && memcmp(buf, "data+", 5) == 0;
-                        if (!ok)
-                                snprintf(msg, sizeof(msg), "%s",
-                                         f < 0 ? strerror(errno) : "the stub does not read (or copy up) as its data");
-                }
+                if ((m = try_mount(c, &t, msg, sizeof(msg))) >= 0)
+                        ok = stub_reads_as_data(m, msg, sizeof(msg));
         }
         probe_detail(probe_add(c, "meta_image", ok,
                                "a writable test mount whose only lower is an erofs image of a metacopy stub, "
