@@ -16,12 +16,17 @@
 /* Jobs waiting per worker: enough to keep each busy while the walk makes the next names. */
 #define QUEUE_PER_WORKER 32
 
-/* The share of the open-file limit the jobs may hold (two fds each, queued or running): the walk
- * needs the rest, one directory per level and layer (merge.h). */
+/* The share of the open-file limit the jobs may hold, queued or running: the walk needs the rest,
+ * one directory per level and layer (merge.h). */
 #define FD_SHARE_DIVISOR 4
+
+/* The fds one job may keep open at worst: its source and destination, and, when it is the only
+ * job in its directory, that directory's two (copy_engine.c) and a copy of its source's. */
+#define FDS_PER_JOB 5
 
 struct ovl_copy_pool {
         ovl_copy_job_fn fn;
+        ovl_copy_release_fn release;
         void *ctx;
         unsigned workers;
         pthread_t threads[OVL_COPY_MAX_WORKERS];
@@ -40,8 +45,11 @@ struct worker_arg {
         unsigned index;
 };
 
-static void job_release(struct ovl_copy_job *job)
+/* Frees a job after fn ran on it, or when it is dropped unrun. */
+static void job_release(struct ovl_copy_pool *p, struct ovl_copy_job *job)
 {
+        if (p->release)
+                p->release(p->ctx, job);
         safe_close(job->src);
         safe_close(job->dst);
         free(job->path);
@@ -60,16 +68,15 @@ unsigned ovl_copy_pool_default_workers(void)
         return n < 1 ? 1 : n > OVL_COPY_MAX_WORKERS ? OVL_COPY_MAX_WORKERS : (unsigned) n;
 }
 
-/* How many jobs (two fds each) may be queued or running at once: at most 1/FD_SHARE_DIVISOR of
- * the open-file limit, so --jobs never makes a walk run out of fds that the single-threaded engine
- * finishes. */
+/* How many jobs may be queued or running at once: at most 1/FD_SHARE_DIVISOR of the open-file
+ * limit, so --jobs never makes a walk run out of fds that the single-threaded engine finishes. */
 static size_t job_budget(void)
 {
         struct rlimit rl;
 
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
                 return SIZE_MAX;
-        return MAX((size_t) rl.rlim_cur / FD_SHARE_DIVISOR / 2, 2);
+        return MAX((size_t) rl.rlim_cur / FD_SHARE_DIVISOR / FDS_PER_JOB, 2);
 }
 
 static void *worker_main(void *data)
@@ -105,18 +112,21 @@ static void *worker_main(void *data)
                 }
                 pthread_cond_signal(&p->not_full);
                 pthread_mutex_unlock(&p->lock);
-                job_release(&job);
+                job_release(p, &job);
         }
 }
 
-int ovl_copy_pool_start(unsigned workers, ovl_copy_job_fn fn, void *ctx, struct ovl_copy_pool **ret)
+int ovl_copy_pool_start(unsigned workers, ovl_copy_job_fn fn, ovl_copy_release_fn release, void *ctx,
+                        struct ovl_copy_pool **ret)
 {
         struct ovl_copy_pool *p = calloc(1, sizeof(*p));
         size_t budget = job_budget();
 
         if (!p)
                 return -ENOMEM;
-        *p = (struct ovl_copy_pool){ .fn = fn, .ctx = ctx, .workers = MIN(workers, OVL_COPY_MAX_WORKERS) };
+        *p = (struct ovl_copy_pool){
+                .fn = fn, .release = release, .ctx = ctx, .workers = MIN(workers, OVL_COPY_MAX_WORKERS)
+        };
         /* Within the fd budget: at most half of it running, the rest queued. */
         p->workers = (unsigned) MIN(p->workers, budget / 2);
         pthread_mutex_init(&p->lock, NULL);
@@ -150,7 +160,7 @@ int ovl_copy_pool_submit(struct ovl_copy_pool *p, struct ovl_copy_job *job, stru
 
         if (p->workers == 0) {
                 r = p->fn(p->ctx, 0, job, err);
-                job_release(job);
+                job_release(p, job);
                 return r;
         }
         pthread_mutex_lock(&p->lock);
@@ -165,7 +175,7 @@ int ovl_copy_pool_submit(struct ovl_copy_pool *p, struct ovl_copy_job *job, stru
         } else if (err && !err->set)
                 *err = p->error;
         pthread_mutex_unlock(&p->lock);
-        job_release(job);
+        job_release(p, job);
         return r;
 }
 
