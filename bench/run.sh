@@ -8,6 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 echo "case,ovlbackend_s,baseline_s,baseline,ratio,goal" >"$BENCH_CSV"
 bash "$here/copy.sh"
 bash "$here/copy-scale.sh"
+bash "$here/copy-large.sh"
 bash "$here/overlay.sh"
 bash "$here/overlay-meta.sh"
 bash "$here/latency.sh"
