@@ -123,3 +123,21 @@ int ovl_claim_request_parse(const void *msg, size_t len, struct ovl_claim_reques
         *ret = (struct ovl_claim_request){ .op = h.op, .kind = h.kind, .path = path, .n_paths = n_paths };
         return 0;
 }
+
+/* The destroy worker's line to its parent while a backend's destroy runs (see
+ * ovl_removal_set_link): the destroy op takes no handle, and a worker runs exactly one. */
+static struct ovl_sandbox_link *removal_link;
+
+void ovl_removal_set_link(struct ovl_sandbox_link *link)
+{
+        removal_link = link;
+}
+
+int ovl_destroy_may_remove(const struct ovl_record *rec, struct ovl_error *err)
+{
+        /* Outside a destroy worker (no line set) nobody else is there to look: go on, as before. */
+        if (!removal_link)
+                return 0;
+        (void) rec;
+        return ovl_sandbox_call(removal_link, OVL_REMOVAL_REQUEST, sizeof(OVL_REMOVAL_REQUEST), -1, err);
+}

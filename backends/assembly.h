@@ -42,3 +42,11 @@ int ovl_claim_request_parse(const void *msg, size_t len, struct ovl_claim_reques
 
 /* "scratch", "mount", "cache". */
 const char *ovl_claim_kind_name(enum ovl_claim_kind kind);
+
+/* The one request a destroy worker makes (ovl_destroy_may_remove), exactly as the line carries it:
+ * these bytes, its NUL included, and no fd. */
+#define OVL_REMOVAL_REQUEST "may-remove"
+
+/* Sets the line the running destroy asks its parent on (ovl_destroy_may_remove): the lifecycle's
+ * destroy worker, for the length of one backend destroy (a worker does one); NULL after. */
+void ovl_removal_set_link(struct ovl_sandbox_link *link);

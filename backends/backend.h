@@ -115,6 +115,15 @@ int ovl_assembly_withdraw(struct ovl_assembly *a, enum ovl_claim_kind kind, cons
  * with err set. */
 int ovl_assembly_hand_over(struct ovl_assembly *a, int mnt_fd, struct ovl_error *err);
 
+/* Asked by a mount backend's destroy (and so by every rollback) once its mount is off the host and
+ * before it removes anything else: whether it may. The mount may still be held elsewhere (a
+ * process using files on it, another mount namespace with a copy of it: a container still
+ * running), and then what it uses (the overlay's upper and work dirs, its cached layers) must stay,
+ * with the record. The parent answers (lifecycle/worker.c), after looking through /proc itself.
+ * Returns 0 to go on, or -EBUSY with err set saying who holds it (or -errno when that could not be
+ * told). */
+int ovl_destroy_may_remove(const struct ovl_record *rec, struct ovl_error *err);
+
 struct ovl_gc_report;
 
 /* The backend contract. Every op returns an int: 0 or -errno with err set; the predicates 1 or 0. */

@@ -110,6 +110,14 @@ int ovl_mount_open_target(const struct ovl_assemble_request *req, const struct o
         return 0;
 }
 
+void ovl_mount_source(const char *rootfs, char *buf, size_t size)
+{
+        char id[OVL_RECORD_ID_LEN + 1];
+
+        ovl_workdir_record_id(rootfs, id);
+        snprintf(buf, size, "ovlbackend-%s", id);
+}
+
 int ovl_mount_id_of(int fd, unsigned kind, uint64_t *ret)
 {
         struct statx sx;
@@ -124,13 +132,19 @@ int ovl_mount_id_of(int fd, unsigned kind, uint64_t *ret)
 
 void ovl_mount_record_id(int fd, struct ovl_record *rec)
 {
-        uint64_t id;
+        struct statx sx;
+        uint64_t id = 0;
 
-        /* Unique (6.8+): never reused while the system runs. */
+        /* Unique (6.8+): never reused while the system runs. The plain id too, the one mountinfo
+         * shows: `who` finds the mount's users by it, then confirms them by the unique one. */
         if (ovl_mount_id_of(fd, OVL_STATX_MNT_ID_UNIQUE, &id) == 0)
                 rec->mount_id = id;
-        else if (ovl_mount_id_of(fd, OVL_STATX_MNT_ID, &id) == 0)
+        if (ovl_mount_id_of(fd, OVL_STATX_MNT_ID, &id) == 0)
                 rec->mount_id_reusable = id;
+        /* Its device: a copy of the mount in another mount namespace has an id of its own, and is
+         * known by this (and, for a bind, its root) in that namespace's mountinfo. */
+        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) == 0)
+                rec->dev = (uint64_t) sx.stx_dev_major << 32 | sx.stx_dev_minor;
 }
 
 /* Whether the mount with this unique id still exists in our mount namespace: 1, 0 (gone), or
@@ -253,6 +267,11 @@ int ovl_mount_destroy_target(const struct ovl_record *rec, ovl_mount_is_ours_fn 
         if (pfd < 0 && errno != ENOENT)
                 return ovl_error_fail(err, errno, "rootfs %s: parent directory", rec->rootfs);
         r = pfd < 0 ? ours_not_at_rootfs(rec, false, err) : detach_if_ours(rec, pfd, base, is_ours, err);
+        /* Off the host now; anything more waits until nobody holds the mount elsewhere. Asked
+         * before R goes too: removing R would also take the copies mounted on it out of other
+         * mount namespaces, hiding who holds them. R stays looked up through the same pfd. */
+        if (r == 0)
+                r = ovl_destroy_may_remove(rec, err);
         if (r < 0 || pfd < 0 || !created_rootfs(rec))
                 return r;
         return remove_created_rootfs(rec, pfd, base, err);

@@ -35,7 +35,7 @@ int ovl_mount_open_target(const struct ovl_assemble_request *req, const struct o
                           char *path, size_t size, struct ovl_error *err);
 
 /* Records in rec the id of the mount fd is on: its unique id (6.8+), else its plain mount id (5.8+),
- * else nothing. */
+ * else nothing; and its device (rec->dev). */
 void ovl_mount_record_id(int fd, struct ovl_record *rec);
 
 /* Whether the mount at R is the one the record describes; each mount backend says how to tell.
@@ -44,7 +44,9 @@ typedef bool (*ovl_mount_is_ours_fn)(const struct ovl_record *rec, int rootfs_fd
 
 /* The destroy of a mount backend: detaches the mount at R (MNT_DETACH, so files still open inside
  * do not block it) when it is the record's (its unique mount id, else is_ours), unmounting exactly
- * the mount it checked, then removes the directory R when the backend created it (rmdir only:
+ * the mount it checked, asks whether it may go on (ovl_destroy_may_remove: -EBUSY, everything else
+ * left, while the mount is held elsewhere), then removes the directory R when the backend created
+ * it (rmdir only:
  * never a recursive delete; only the directory whose identity the record holds). A mount at R that
  * is not ours is left alone: -ESTALE (see backend.h) when ours is gone, -EBUSY (record kept) when
  * ours may still be mounted elsewhere. A directory no longer empty is left too. Returns 0 or -errno
@@ -54,6 +56,11 @@ int ovl_mount_destroy_target(const struct ovl_record *rec, ovl_mount_is_ours_fn 
 /* The in_place op of a mount backend: 1 when the mount at rootfs_fd (R, or -1 when missing) is the
  * record's (its unique mount id, else is_ours), else 0. */
 int ovl_mount_in_place(const struct ovl_record *rec, int rootfs_fd, ovl_mount_is_ours_fn is_ours);
+
+/* Writes the source a backend gives the filesystem it mounts at rootfs, "ovlbackend-<record id>"
+ * (size: 64 is plenty): mountinfo shows it in every mount namespace, so a mount is told from
+ * another one that got its anonymous device number again. */
+void ovl_mount_source(const char *rootfs, char *buf, size_t size);
 
 /* The id of fd's mount of the kind asked for (OVL_STATX_MNT_ID_UNIQUE or OVL_STATX_MNT_ID).
  * Returns 0, -EOPNOTSUPP when the kernel has no such id, or -errno. */

@@ -73,14 +73,6 @@ static void overlay_release(struct overlay *o)
         o->tmpfs_path = NULL;
 }
 
-static void mount_source(const char *rootfs, char *buf, size_t size)
-{
-        char id[OVL_RECORD_ID_LEN + 1];
-
-        ovl_workdir_record_id(rootfs, id);
-        snprintf(buf, size, "ovlbackend-%s", id);
-}
-
 /* "tmpfs" or "tmpfs:SIZE"; sets *ret_size to SIZE or NULL. SIZE is what tmpfs' size= takes. */
 static int parse_upper(const char *spec, const char **ret_size, struct ovl_error *err)
 {
@@ -354,7 +346,7 @@ static bool overlay_is_ours(const struct ovl_record *rec, int rootfs_fd)
 
         if (fstatfs(rootfs_fd, &sf) < 0 || sf.f_type != OVERLAYFS_MAGIC)
                 return false;
-        mount_source(rec->rootfs, want, sizeof(want));
+        ovl_mount_source(rec->rootfs, want, sizeof(want));
         r = ovl_mounttable_source_of(rootfs_fd, &source);
         if (r == -EOPNOTSUPP) /* before 5.8 */
                 r = ovl_mounttable_source(rec->rootfs, &source);
@@ -561,7 +553,7 @@ static int overlay_assemble(const struct ovl_assemble_request *req, struct ovl_a
         int r;
 
         ovl_copy_set_workers(req->opts->jobs); /* for the cached layers it builds */
-        mount_source(req->rootfs, o.source, sizeof(o.source));
+        ovl_mount_source(req->rootfs, o.source, sizeof(o.source));
         r = overlay_mount(&o, err);
         /* The overlay holds its own references to the upper tmpfs: its legacy mount point goes. */
         if (o.tmpfs_path)

@@ -79,6 +79,7 @@ int ovl_cmd_destroy(int argc, char **argv, struct ovl_cli_globals *g);
 int ovl_cmd_list(int argc, char **argv, struct ovl_cli_globals *g);
 int ovl_cmd_gc(int argc, char **argv, struct ovl_cli_globals *g);
 int ovl_cmd_probe(int argc, char **argv, struct ovl_cli_globals *g);
+int ovl_cmd_who(int argc, char **argv, struct ovl_cli_globals *g);
 
 /* The whole program, minus main(): parses global options and dispatches. Returns the exit code. */
 int ovl_cli_run(int argc, char **argv);
@@ -102,7 +103,7 @@ int ovl_cli_parse_assemble(int argc, char **argv, struct ovl_cli_globals *g, str
                            struct ovl_error *err);
 
 /* Parses the arguments of a command taking only --json and at most `max_args` operands (destroy,
- * list, gc, probe). Returns OVL_CLI_RUN, OVL_CLI_HELP, or -errno with a usage error. */
+ * list, gc, probe, who). Returns OVL_CLI_RUN, OVL_CLI_HELP, or -errno with a usage error. */
 int ovl_cli_parse_simple(int argc, char **argv, struct ovl_cli_globals *g, size_t min_args, size_t max_args,
                          bool *ret_json, char ***ret_args, size_t *ret_count, struct ovl_error *err);
 

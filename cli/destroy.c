@@ -12,7 +12,12 @@ static void print_help(void)
         printf("Usage: ovlbackend destroy [--json] ROOTFS\n"
                "Remove a rootfs that ovlbackend assembled: unmount it (detached, so it works while\n"
                "files inside are open), remove what the backend made, and forget its record. Any\n"
-               "path ovlbackend did not assemble is refused and left alone.\n\n"
+               "path ovlbackend did not assemble is refused and left alone.\n"
+               "An overlay still held after it was detached from the host (a process using it, a\n"
+               "mount namespace with a copy of the mount) keeps its upper and work dirs and its\n"
+               "record, so a container still running there keeps its files: destroy fails (exit 1)\n"
+               "saying who, and 'ovlbackend gc' finishes the removal once they let go. Whenever\n"
+               "something is busy, 'ovlbackend who ROOTFS' tells who holds it.\n\n"
                "Options:\n"
                "      --json           print the result as one JSON object on stdout\n" OVL_CLI_GLOBAL_HELP
                "\n" OVL_CLI_EXIT_CODES_HELP);

@@ -26,6 +26,7 @@ static const struct command commands[] = {
         { "list", ovl_cmd_list, "show the rootfses ovlbackend assembled" },
         { "gc", ovl_cmd_gc, "remove what interrupted runs left behind" },
         { "probe", ovl_cmd_probe, "test what this kernel and filesystem support" },
+        { "who", ovl_cmd_who, "show which processes and mount namespaces still hold a rootfs" },
 };
 
 static void print_help(void)
@@ -36,7 +37,8 @@ static void print_help(void)
                "  ovlbackend destroy [--json] ROOTFS\n"
                "  ovlbackend list [--json]\n"
                "  ovlbackend gc [--json]\n"
-               "  ovlbackend probe [--json] [DIR]\n\n"
+               "  ovlbackend probe [--json] [DIR]\n"
+               "  ovlbackend who [--json] ROOTFS\n\n"
                "Commands:\n");
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 printf("  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -217,7 +219,7 @@ int ovl_cli_run(int argc, char **argv)
                 return ovl_cli_report(&err, "");
         }
         if (optind >= argc) {
-                ovl_cli_usage_error(&err, NULL, "no command given (assemble, destroy, list, gc, probe)");
+                ovl_cli_usage_error(&err, NULL, "no command given (assemble, destroy, list, gc, probe, who)");
                 return ovl_cli_report(&err, "");
         }
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

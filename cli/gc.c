@@ -12,7 +12,8 @@ static void print_help(void)
         printf("Usage: ovlbackend gc [--json]\n"
                "Remove what interrupted runs left behind: unfinished records and what they made,\n"
                "record directories without a record, lock files without a record. A rootfs that\n"
-               "is ready, or that an operation holds, is never touched.\n\n"
+               "is ready, or that an operation holds, is never touched; one whose destroy found\n"
+               "it still held keeps its record until nothing holds it ('ovlbackend who ROOTFS').\n\n"
                "Options:\n"
                "      --json           print one JSON object on stdout\n" OVL_CLI_GLOBAL_HELP
                "\n" OVL_CLI_EXIT_CODES_HELP);

@@ -13,7 +13,9 @@ static void print_help(void)
         printf("Usage: ovlbackend list [--json]\n"
                "Show every rootfs ovlbackend assembled, checked against the real mount table:\n"
                "its backend, layer count, state (mounted, present, missing, stale, busy), scratch\n"
-               "size and creation time.\n\n"
+               "size and creation time. busy: an operation on it is in progress, or its destroy\n"
+               "detached the mount but waits for processes or mount namespaces that still hold it\n"
+               "('ovlbackend who ROOTFS' tells who; 'ovlbackend gc' finishes once they let go).\n\n"
                "Options:\n"
                "      --json           print one JSON object on stdout\n" OVL_CLI_GLOBAL_HELP
                "\n" OVL_CLI_EXIT_CODES_HELP);

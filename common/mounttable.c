@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <libmount.h>
 #include <string.h>
 
@@ -126,4 +127,47 @@ int ovl_mounttable_source_of(int fd, char **ret_source)
                 if ((uint64_t) mnt_fs_get_id(fs) == sx.stx_mnt_id)
                         r = (*ret_source = strdup(mnt_fs_get_source(fs) ? mnt_fs_get_source(fs) : "")) ? 0 : -ENOMEM;
         return r;
+}
+
+int ovl_mounttable_each(FILE *f, ovl_mount_entry_fn fn, void *ctx)
+{
+        _cleanup_(ovl_mnt_unref_tablep) struct libmnt_table *t = mnt_new_table();
+        _cleanup_(ovl_mnt_free_iterp) struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+        struct libmnt_fs *fs;
+        int r;
+
+        if (!t || !it)
+                return -ENOMEM;
+        r = mnt_table_parse_stream(t, f, "mountinfo");
+        if (r < 0)
+                return r;
+        while (mnt_table_next_fs(t, it, &fs) == 0) {
+                dev_t dev = mnt_fs_get_devno(fs);
+                const struct ovl_mount_entry m = {
+                        .id = mnt_fs_get_id(fs) < 0 ? 0 : (uint64_t) mnt_fs_get_id(fs),
+                        .dev = (uint64_t) major(dev) << 32 | minor(dev),
+                        .root = mnt_fs_get_root(fs) ? mnt_fs_get_root(fs) : "",
+                        .target = mnt_fs_get_target(fs) ? mnt_fs_get_target(fs) : "",
+                        .fstype = mnt_fs_get_fstype(fs) ? mnt_fs_get_fstype(fs) : "",
+                        .source = mnt_fs_get_source(fs) ? mnt_fs_get_source(fs) : "",
+                        .fs_options = mnt_fs_get_fs_options(fs) ? mnt_fs_get_fs_options(fs) : "",
+                };
+                r = fn(ctx, &m);
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+int ovl_mounttable_option(const char *options, const char *name, char **ret)
+{
+        char *value = NULL;
+        size_t len = 0;
+
+        *ret = NULL;
+        /* 1: not there; a negative value: a malformed string, which names no option either. */
+        if (mnt_optstr_get_option(options, name, &value, &len) != 0 || !value)
+                return 0;
+        *ret = strndup(value, len);
+        return *ret ? 0 : -ENOMEM;
 }

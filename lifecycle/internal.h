@@ -33,10 +33,19 @@ int ovl_run_save(struct ovl_run *run, struct ovl_error *err);
 int ovl_worker_assemble(struct ovl_run *run, struct ovl_error *err);
 
 /* Runs the backend's destroy of rec in a sandboxed worker with the destroy policy, after checking
- * that every path the record names has a shape the backend may claim. Returns 0 or -errno with err
- * set (-ESTALE: see backend.h). */
+ * that every path the record names has a shape the backend may claim; answers its one question
+ * (ovl_destroy_may_remove) with ovl_who_may_remove. Returns 0 or -errno with err set (-ESTALE: see
+ * backend.h; -EBUSY: its mount is still held elsewhere, the record is to be kept). */
 int ovl_worker_destroy(const char *work_dir, const struct ovl_backend_ops *b, const struct ovl_record *rec,
                        struct ovl_error *err);
+
+/* Loads the record of the rootfs path rootfs (made canonical by its parent), after taking its lock
+ * when ret_lock_fd is not NULL, and opens the work dir into wd and the record's id into id (room
+ * for OVL_RECORD_ID_LEN + 1). A path without a record fails with "not assembled by ovlbackend" of
+ * class not_found. Returns 0 or -errno with err set. */
+int ovl_lifecycle_find_record(const char *work_dir, const char *rootfs, enum ovl_err_class not_found,
+                              struct ovl_workdir *wd, char id[], int *ret_lock_fd, struct ovl_record *rec,
+                              struct ovl_error *err);
 
 /* Rolls back an unfinished record left by a run that died: removes what it made, then the record.
  * Returns 0 or -errno with err set. */

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "backends/backend.h"
 #include "common/error.h"
@@ -44,7 +46,9 @@ enum ovl_presence {
         OVL_PRESENCE_PRESENT, /* the backend's result is there (mounted, or the copied tree) */
         OVL_PRESENCE_MISSING, /* gone behind ovlbackend's back */
         OVL_PRESENCE_STALE,   /* the record is unfinished and nobody holds its lock: gc clears it */
-        OVL_PRESENCE_BUSY,    /* an operation on it is in progress */
+        OVL_PRESENCE_BUSY,    /* an operation on it is in progress, or its unfinished destroy waits
+                               * for processes or mount namespaces that still hold its mount
+                               * (`ovlbackend who` names them) */
 };
 
 struct ovl_rootfs_info {
@@ -62,6 +66,62 @@ void ovl_rootfs_info_free(struct ovl_rootfs_info *infos, size_t count);
 
 /* "present", "missing", "stale", "busy", or "mounted" for a present mount. */
 const char *ovl_presence_name(const struct ovl_rootfs_info *info);
+
+/* What a process holds of a rootfs. */
+enum ovl_holder_kind {
+        OVL_HOLDER_ROOT, /* its root directory */
+        OVL_HOLDER_CWD,  /* its working directory */
+        OVL_HOLDER_FD,   /* an open file */
+        OVL_HOLDER_MAP,  /* a file mapped into its memory */
+};
+
+/* A process using something inside a rootfs or its scratch dirs. */
+struct ovl_holder {
+        pid_t pid;
+        char comm[64];
+        enum ovl_holder_kind kind;
+        int fd;          /* OVL_HOLDER_FD: its number */
+        char *path;      /* where the kernel says the object is, as this process sees it, or NULL */
+        uint64_t mnt_ns; /* the process' mount namespace (the inode of /proc/PID/ns/mnt) */
+        bool scratch;    /* inside a scratch dir (the overlay's upper or work dir), not the rootfs */
+};
+
+/* A mount namespace with a mount of the rootfs in it: a copy that keeps the rootfs' mount alive
+ * after destroy took it off the host. */
+struct ovl_holder_ns {
+        uint64_t mnt_ns;
+        pid_t *pids; /* its processes; none listed for ovlbackend's own namespace (the host's) */
+        size_t n_pids;
+        char comm[64];     /* of pids[0] */
+        char *mount_point; /* where the first such mount is, as that namespace sees it */
+        bool ovlbackend;   /* every process in it is ovlbackend itself: a sandboxed worker of
+                            * another run, whose copy of every mount goes when it exits */
+};
+
+/* Everyone holding a rootfs. */
+struct ovl_who {
+        struct ovl_holder *holders;
+        size_t n_holders;
+        struct ovl_holder_ns *namespaces;
+        size_t n_namespaces;
+        size_t unreadable; /* processes whose /proc entries this user may not read */
+};
+
+void ovl_who_clear(struct ovl_who *w);
+
+/* "root", "cwd", "fd", "map". */
+const char *ovl_holder_kind_name(enum ovl_holder_kind kind);
+
+/* Whether anyone holds it: a process, or a namespace other than ovlbackend's own workers'. */
+bool ovl_who_held(const struct ovl_who *w);
+
+/* Finds which processes and which mount namespaces still hold a rootfs ovlbackend assembled, or
+ * its scratch. Takes no lock and changes nothing; runs in this process (never in a worker, whose
+ * private namespace would hold a copy of the mount itself). A path without a record is refused
+ * (OVL_ERR_BAD_INPUT, "not assembled by ovlbackend"). On success *ret_rec holds the record.
+ * Returns 0 or -errno with err set. */
+int ovl_lifecycle_who(const char *work_dir, const char *rootfs, struct ovl_record *ret_rec, struct ovl_who *ret,
+                      struct ovl_error *err);
 
 /* Removes leftovers of interrupted runs: unfinished records (rolling back what they made), record
  * directories without a record, lock files nobody holds that have no record. Never touches a ready

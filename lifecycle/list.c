@@ -16,6 +16,7 @@
 #include "common/macro.h"
 #include "common/mounttable.h"
 #include "lifecycle/lifecycle.h"
+#include "lifecycle/who.h"
 #include "state/workdir.h"
 
 static int add_blocks(void *ctx, const struct ovl_walk_entry *e, struct ovl_error *err)
@@ -42,6 +43,21 @@ static unsigned long long tree_bytes(const char *path)
         return total;
 }
 
+/* Whether an unfinished record's mount is still held elsewhere, so that gc would keep it (a
+ * destroy that found a container still running on a copy of the mount). Only for the backends
+ * whose destroy waits for that: the scan reads all of /proc. */
+static bool held(const struct ovl_backend_ops *b, const struct ovl_record *rec)
+{
+        struct ovl_who who;
+        bool yes;
+
+        if (!ovl_who_guards(b, rec) || ovl_who_scan(b, rec, &who, NULL) < 0)
+                return false;
+        yes = ovl_who_held(&who);
+        ovl_who_clear(&who);
+        return yes;
+}
+
 static void describe(struct ovl_workdir *wd, struct ovl_rootfs_info *info)
 {
         const struct ovl_backend_ops *b = ovl_backend_find(info->rec.backend);
@@ -51,7 +67,7 @@ static void describe(struct ovl_workdir *wd, struct ovl_rootfs_info *info)
         if (ovl_workdir_lock(wd, info->id, false, &lock_fd, NULL) == -EBUSY)
                 info->presence = OVL_PRESENCE_BUSY;
         else if (info->rec.state != OVL_RECORD_READY)
-                info->presence = OVL_PRESENCE_STALE;
+                info->presence = b && held(b, &info->rec) ? OVL_PRESENCE_BUSY : OVL_PRESENCE_STALE;
         ovl_workdir_unlock(wd, info->id, lock_fd, false);
         (void) ovl_mounttable_is_mounted(info->rec.rootfs, &info->mounted);
         if (info->presence == OVL_PRESENCE_MISSING && b) {

@@ -26,6 +26,7 @@
 #include "common/syscalls.h"
 #include "common/testhook.h"
 #include "lifecycle/internal.h"
+#include "lifecycle/who.h"
 #include "namespaces/sandbox.h"
 #include "namespaces/seccomp.h"
 
@@ -444,23 +445,51 @@ int ovl_worker_assemble(struct ovl_run *run, struct ovl_error *err)
         return r;
 }
 
+/* What the parent keeps while one destroy worker runs. */
+struct removal {
+        const struct ovl_backend_ops *b;
+        const struct ovl_record *rec; /* what the backend's destroy works from */
+        struct ovl_record seen;       /* a shallow copy, completed (ovl_who_learn_mount) while the
+                                       * mount is still at R: what its holders are told by */
+        bool asked;                   /* the one request it may make was made */
+};
+
 static int destroy_work(void *data, struct ovl_sandbox_link *link, struct ovl_error *err)
 {
-        const struct ovl_run *job = data;
+        const struct removal *job = data;
+        int r;
 
-        (void) link;
-        return job->b->destroy(job->rec, err);
+        ovl_removal_set_link(link);
+        r = job->b->destroy(job->rec, err);
+        ovl_removal_set_link(NULL);
+        return r;
+}
+
+/* The destroy worker's one request, once its mount is off the host: may it remove the rest? Looked
+ * up here, in the parent, in the host's view of /proc (lifecycle/who.c). Anything else, or asking
+ * twice, is refused. */
+static int serve_removal(void *data, const void *msg, size_t len, int fd, struct ovl_error *err)
+{
+        struct removal *job = data;
+
+        safe_close(fd);
+        if (fd >= 0 || job->asked || len != sizeof(OVL_REMOVAL_REQUEST) || memcmp(msg, OVL_REMOVAL_REQUEST, len) != 0)
+                return ovl_error_fail(err, EPERM, "rootfs %s: the destroy worker sent a request it may not; refused",
+                                      job->rec->rootfs);
+        job->asked = true;
+        return ovl_who_may_remove(job->b, &job->seen, err);
 }
 
 int ovl_worker_destroy(const char *work_dir, const struct ovl_backend_ops *b, const struct ovl_record *rec,
                        struct ovl_error *err)
 {
-        struct ovl_run job = { .b = b, .rec = (struct ovl_record *) rec };
+        struct removal job = { .b = b, .rec = rec, .seen = *rec };
         int r = ovl_record_check(work_dir, b, rec, err);
 
         /* It stays in the host's mount namespace: its work is to take R's mount off the host. It
-         * may ask nothing. */
+         * may ask one thing (serve_removal). */
         if (r < 0)
                 return r;
-        return ovl_sandbox_run(&b->destroy_sandbox, false, NULL, 0, destroy_work, &job, NULL, NULL, err);
+        ovl_who_learn_mount(b, &job.seen);
+        return ovl_sandbox_run(&b->destroy_sandbox, false, NULL, 0, destroy_work, &job, serve_removal, &job, err);
 }

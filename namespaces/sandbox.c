@@ -291,8 +291,9 @@ static int close_inherited_fds(int sock, const int *keep, size_t n_keep)
  * "huge" (a request longer than any), "flood" (requests without reading the answers, then
  * silence), "orphan" (the line left to a child that keeps it open, the worker gone without a
  * result), "done-then-hang" (a result, then no exit), "bad-done" (a result out of range) and
- * "fd-done" (a result carrying an fd). Only in a worker that may ask (an assemble's, not the
- * rollback's). Returns only when NAME is none of those. */
+ * "fd-done" (a result carrying an fd). Only in an assemble's worker (one that may ask, in a private
+ * mount namespace), not a destroy's or a rollback's, which may ask too (whether it may remove
+ * what a mount still held elsewhere uses). Returns only when NAME is none of those. */
 static void wire_test(int sock)
 {
         const char *want = ovl_test_hook_getenv("OVLBACKEND_TEST_WIRE");
@@ -382,7 +383,7 @@ static void worker(int sock, pid_t parent, const struct ovl_sandbox_policy *poli
                 log_status();
                 try_denied_syscalls();
                 ovl_test_stop_point("sandboxed");
-                if (may_ask)
+                if (may_ask && private_ns)
                         wire_test(sock);
                 r = work(data, &link, &rep.err);
         }

@@ -92,6 +92,8 @@ int ovl_record_format(const struct ovl_record *rec, char **ret_text, size_t *ret
                 fprintf(f, "mount_id=%" PRIu64 "\n", rec->mount_id);
         if (rec->mount_id_reusable)
                 fprintf(f, "mount_id_reusable=%" PRIu64 "\n", rec->mount_id_reusable);
+        if (rec->dev)
+                fprintf(f, "dev=%" PRIu64 ":%" PRIu64 "\n", rec->dev >> 32, rec->dev & 0xffffffffu);
         put_list(f, "layer", &rec->layers);
         put_list(f, "scratch", &rec->scratch);
         put_list(f, "mount", &rec->mounts);
@@ -204,9 +206,22 @@ static int parse_tree(const char *s, struct ovl_record *rec)
         return 0;
 }
 
+/* MAJ:MIN, each a plain decimal number of 32 bits at most (what statx reports). */
+static int parse_dev(const char *s, uint64_t *ret)
+{
+        const char *colon = strchr(s, ':');
+        uint64_t major, minor;
+
+        if (!colon || parse_u64(s, (size_t) (colon - s), &major) < 0 ||
+            parse_u64(colon + 1, strlen(colon + 1), &minor) < 0 || major > UINT32_MAX || minor > UINT32_MAX)
+                return -EINVAL;
+        *ret = major << 32 | minor;
+        return 0;
+}
+
 /* The keys that may appear once, as bits, so a repeated one is caught. */
-static const char *const single_keys[] = { "rootfs",    "backend", "state",    "created",          "pid",
-                                           "read_only", "tree",    "mount_id", "mount_id_reusable" };
+static const char *const single_keys[] = { "rootfs",    "backend", "state",    "created",           "pid",
+                                           "read_only", "tree",    "mount_id", "mount_id_reusable", "dev" };
 
 static int list_field(struct ovl_strlist *l, const char *value)
 {
@@ -254,6 +269,8 @@ static int apply_field(struct ovl_record *rec, unsigned *seen, const char *key, 
                 return parse_u64(value, strlen(value), &rec->mount_id);
         if (strcmp(key, "mount_id_reusable") == 0)
                 return parse_u64(value, strlen(value), &rec->mount_id_reusable);
+        if (strcmp(key, "dev") == 0)
+                return parse_dev(value, &rec->dev);
         if (strcmp(key, "layer") == 0)
                 return list_field(&rec->layers, value);
         if (strcmp(key, "scratch") == 0)

@@ -14,7 +14,10 @@
  *                          ns is its birth time, because inode numbers are reused at once
  *   mount_id=<n>           the unique id (statx STATX_MNT_ID_UNIQUE, 6.8+) of the mount the
  *                          backend put at R; absent (0) where the kernel has none
- *   mount_id_reusable=<n>  before 6.8: its mount id (STATX_MNT_ID, 5.8+), unique while it exists
+ *   mount_id_reusable=<n>  its plain mount id (STATX_MNT_ID, 5.8+), unique only while it exists:
+ *                          alone before 6.8; beside mount_id since (what mountinfo and fdinfo show)
+ *   dev=<major>:<minor>    the device (st_dev) of that mount: how its copies in other mount
+ *                          namespaces are told (`who`); absent in records written before it
  *   layer=/abs/path        repeated, bottom first
  *   scratch=/abs/path      repeated: what the backend creates and destroy removes
  *   mount=/abs/path        repeated: mounts the backend made visible on the host
@@ -54,7 +57,9 @@ struct ovl_record {
         bool read_only;
         struct ovl_tree_id tree;
         uint64_t mount_id;          /* 0: none recorded */
-        uint64_t mount_id_reusable; /* 0: none recorded (only where there is no unique id) */
+        uint64_t mount_id_reusable; /* 0: none recorded */
+        uint64_t dev;               /* the mount's device, (major << 32) | minor as in struct
+                                     * ovl_tree_id; 0: none recorded */
         struct ovl_strlist layers;
         struct ovl_strlist scratch;
         struct ovl_strlist mounts;

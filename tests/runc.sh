@@ -2,96 +2,84 @@
 # A real runtime on ovlbackend's rootfs: runc runs a container whose root.path is the Debian image
 # (tests/lib/debian-fixture.sh) assembled by the overlay, copy and bind backends; the container
 # reads files of the top layers, finds the whited-out ones gone, writes a file (or, on the
-# read-only bind, cannot), and exits; then the rootfs is destroyed and nothing is left.
+# read-only bind, cannot), and exits; the layers never change; then the rootfs is destroyed and
+# nothing is left. tests/podman.sh, tests/nspawn.sh and tests/lxc.sh do the same with other
+# runtimes (tests/lib/runtimes.sh).
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
-require_cmd runc python3 debootstrap findmnt
+require_cmd runc python3 debootstrap findmnt timeout
 enter_private_mountns "$@"
-. "$OVL_TESTS_SRCDIR/lib/debian-fixture.sh"
+. "$OVL_TESTS_SRCDIR/lib/runtimes.sh"
 
-debian_fixture_or_skip "$TEST_TMP/img"
-LAYERS=("$TEST_TMP/img/l0" "$TEST_TMP/img/l1" "$TEST_TMP/img/l2" "$TEST_TMP/img/l3")
-BEFORE=$(findmnt -rn -o TARGET | sort)
+rt_setup
+STATE=$TEST_TMP/runc-state
+runc_stop() {
+        local id
+        for id in $(runc --root "$STATE" list --quiet); do
+                runc --root "$STATE" delete --force "$id"
+        done
+}
+RT_STOP=runc_stop
 
-# What the container checks: files of the top layers, whiteouts honoured, then a write.
-read -r -d '' CHECKS <<'SH' || true
-set -e
-test ! -e /usr/share/doc/bash
-test ! -e /usr/bin/perl5.36.0
-grep -q '^fixture:x:1234:1234:Fixture User' /etc/passwd
-test "$(cat /usr/share/doc/hostname/README)" = back
-test "$(ls -A /etc/apt)" = sources.list
-echo written-in-container >/root/written
-echo container-ok
-SH
-read -r -d '' CHECKS_RO <<'SH' || true
-set -e
-test -x /usr/bin/dpkg
-grep -q '^root:' /etc/passwd
-if echo x >/root/written 2>/dev/null; then echo "wrote to a read-only rootfs"; exit 1; fi
-echo container-ok
-SH
-
-# bundle DIR ROOTFS READONLY SCRIPT: an OCI bundle from `runc spec`, edited.
+# bundle NAME READONLY SCRIPT: an OCI bundle from `runc spec` for the rootfs $TEST_TMP/NAME, edited;
+# its cgroups below RT_CGROUP.
 bundle() {
-        mkdir -p "$1"
-        (cd "$1" && runc spec)
-        python3 - "$1/config.json" "$2" "$3" "$4" <<'PY'
+        mkdir -p "$TEST_TMP/bundle-$1"
+        (cd "$TEST_TMP/bundle-$1" && runc spec)
+        python3 - "$TEST_TMP/bundle-$1/config.json" "$TEST_TMP/$1" "$2" "$3" "/$RT_CGROUP/$1" <<'PY'
 import json, sys
-path, rootfs, readonly, script = sys.argv[1:]
+path, rootfs, readonly, script, cgroup = sys.argv[1:]
 c = json.load(open(path))
 c["root"] = {"path": rootfs, "readonly": readonly == "1"}
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/sh", "-c", script]
 c["hostname"] = "ovlbackend-test"
+c["linux"]["cgroupsPath"] = cgroup
 json.dump(c, open(path, "w"), indent=1)
 PY
 }
 
+# in_runc NAME: runs the container of bundle NAME.
+in_runc() {
+        # shellcheck disable=SC2016 # expanded by that sh
+        rt_run sh -c 'cd "$1" && exec runc --root "$2" run "$3"' sh "$TEST_TMP/bundle-$1" "$STATE" "ovl-test-$1" ||
+                fail "runc on $1 failed: $RT_OUT"
+        assert_contains "$RT_OUT" container-ok
+}
+
 for backend in overlay copy bind; do
-        R=$TEST_TMP/rootfs-$backend
         if [ "$backend" = bind ]; then
-                run_ovl 0 assemble --backend=bind --rootfs="$R" "${LAYERS[0]}"
-                bundle "$TEST_TMP/bundle-$backend" "$R" 1 "$CHECKS_RO"
+                rt_assemble "$backend" --backend=bind "${LAYERS[0]}"
+                bundle "$backend" 1 "$RT_CHECKS_RO"
         else
-                run_ovl 0 assemble --backend="$backend" --rootfs="$R" "${LAYERS[@]}"
-                bundle "$TEST_TMP/bundle-$backend" "$R" 0 "$CHECKS"
+                rt_assemble "$backend" --backend="$backend" "${LAYERS[@]}"
+                bundle "$backend" 0 "$RT_CHECKS"
         fi
-        out=$(cd "$TEST_TMP/bundle-$backend" && runc --root "$TEST_TMP/runc-state" run "ovl-test-$backend" 2>&1) ||
-                fail "runc on the $backend rootfs failed: $out"
-        assert_contains "$out" container-ok
+        in_runc "$backend"
         if [ "$backend" != bind ]; then
-                assert_file_content "$R/root/written" written-in-container
+                rt_assert_written "$backend"
         fi
-        run_ovl 0 destroy "$R"
-        assert_absent "$R"
+        rt_destroy "$backend"
         echo "$backend: runc ran a container on the assembled rootfs"
 done
 # A user-namespaced container (its root is host uid 100000) on an idmapped overlay rootfs: it sees
 # root-owned files as root's, writes as root, and the write lands in the upper dir as 100000.
-R=$TEST_TMP/rootfs-userns
-# The container's root (host uid 100000) must reach R to mount it: let its group in, nobody else
-# (moby's 0710 root:REMAPPED-GID; assemble refuses a rootfs every user can reach).
-chgrp 100000 "$TEST_TMP"
-chmod 0710 "$TEST_TMP"
-run_ovl 0 assemble --backend=overlay --uidmap=0:100000:65536 --rootfs="$R" "${LAYERS[@]}"
-bundle "$TEST_TMP/bundle-userns" "$R" 0 'set -e; test "$(stat -c %u:%g /etc/passwd)" = 0:0; test "$(id -u)" = 0; echo hi >/root/written-in-userns; echo container-ok'
-python3 - "$TEST_TMP/bundle-userns/config.json" <<'PY'
+rt_userns_reachable
+rt_assemble userns --backend=overlay --uidmap="$RT_USERNS_MAP" "${LAYERS[@]}"
+bundle userns 0 "$RT_CHECKS_USERNS"
+python3 - "$TEST_TMP/bundle-userns/config.json" "$RT_USERNS_HOST" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
+host = int(sys.argv[2])
 c["linux"]["namespaces"].append({"type": "user"})
-c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": host, "size": 65536}]
+c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": host, "size": 65536}]
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
-out=$(cd "$TEST_TMP/bundle-userns" && runc --root "$TEST_TMP/runc-state" run ovl-test-userns 2>&1) ||
-        fail "runc in a user namespace on the idmapped overlay failed: $out"
-assert_contains "$out" container-ok
-[ "$(stat -c %u "$R/root/written-in-userns")" = 100000 ] || fail "the userns write is not owned by 100000"
-run_ovl 0 destroy "$R"
+in_runc userns
+rt_assert_written userns "$RT_USERNS_HOST"
+rt_destroy userns
 echo "overlay --uidmap: runc ran a user-namespaced container on it"
 
-[ "$(findmnt -rn -o TARGET | sort)" = "$BEFORE" ] || fail "mounts left: $(diff <(echo "$BEFORE") <(findmnt -rn -o TARGET | sort))"
-run_ovl 0 gc
-assert_workdir_clean
+rt_finish
 echo "PASS: runc runs containers on overlay, copy and bind rootfses"

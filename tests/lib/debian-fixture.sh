@@ -8,6 +8,8 @@
 #                               layer carries them
 #   debian_fixture_overlay DIR  the same image with overlay whiteouts (0/0 character devices,
 #                               trusted.overlay.opaque=y), converted from the AUFS layers
+#   debian_base_tree_or_skip    sets DEBIAN_BASE_TREE to the whole debootstrap tree the layers are
+#                               made from, to install packages into (shared: never change it)
 #
 # Both return 0 on success, 2 if debootstrap could not make the base tree (no network or no
 # mirror: the caller should skip), 1 on any other failure (a bug: the caller should fail). Both
@@ -91,6 +93,27 @@ debian_fixture_or_skip() {
         esac
 }
 
+# debian_base_tree_or_skip: sets DEBIAN_BASE_TREE to the cached debootstrap --variant=minbase tree
+# the layers are split from, a whole Debian system dpkg can install into. It is shared: mount it as
+# an overlay's lower layer or copy it, never change it. Builds that tree first if need be (without
+# the layers), and skips or fails the test as debian_fixture_or_skip does.
+debian_base_tree_or_skip() {
+        local cache l rc=0
+        cache=$(_dfx_cache)
+        DEBIAN_BASE_TREE=$cache/debootstrap-$DEBIAN_FIXTURE_SUITE-minbase/tree
+        [ ! -d "$DEBIAN_BASE_TREE" ] || return 0
+        for l in debootstrap flock; do
+                command -v "$l" >/dev/null || fail "debian fixture: $l is needed to build the cache"
+        done
+        mkdir -p "$cache" || fail "could not make $cache"
+        _dfx_run _dfx_locked_build_base "$cache" || rc=$?
+        case $rc in
+        0) ;;
+        2) skip "debootstrap of Debian $DEBIAN_FIXTURE_SUITE failed (no network or mirror?), no Debian tree" ;;
+        *) fail "could not build the Debian tree (exit $rc)" ;;
+        esac
+}
+
 debian_fixture_overlay() {
         local dir=$1 l
         debian_fixture "$dir" || return $?
@@ -117,6 +140,17 @@ _dfx_locked_build() {
         exec 9>>"$1/.debian-fixture.lock"
         flock 9
         _dfx_build "$1"
+}
+
+# The debootstrap tree alone (debian_base_tree_or_skip), under the same lock.
+_dfx_locked_build_base() {
+        local base=$1/debootstrap-$DEBIAN_FIXTURE_SUITE-minbase old
+        exec 9>>"$1/.debian-fixture.lock"
+        flock 9
+        for old in "$1"/.tmp-debootstrap-*; do
+                [ ! -e "$old" ] || _dfx_remove "$old"
+        done
+        [ -d "$base" ] || _dfx_build_base "$1" "$base"
 }
 
 # Under the lock: makes $cache/debootstrap-...(if missing), then $cache/$key.

@@ -36,6 +36,7 @@ static void fill_full(struct ovl_record *rec)
         rec->tree.dev = 2049;
         rec->tree.ino = 18446744073709551615ULL;
         rec->tree.btime_ns = 1700000000123456789ULL;
+        rec->dev = (uint64_t) UINT32_MAX << 32 | 42;
         add(&rec->layers, "/layers/0");
         add(&rec->layers, "/layers/with space, comma: colon");
         add(&rec->layers, "/layers/\x7f\x1f\xc3\xa9=equals");
@@ -64,6 +65,9 @@ static void assert_record_eq(const struct ovl_record *a, const struct ovl_record
         ck_assert_uint_eq(a->tree.dev, b->tree.dev);
         ck_assert_uint_eq(a->tree.ino, b->tree.ino);
         ck_assert_uint_eq(a->tree.btime_ns, b->tree.btime_ns);
+        ck_assert_uint_eq(a->mount_id, b->mount_id);
+        ck_assert_uint_eq(a->mount_id_reusable, b->mount_id_reusable);
+        ck_assert_uint_eq(a->dev, b->dev);
         assert_list_eq(&a->layers, &b->layers);
         assert_list_eq(&a->scratch, &b->scratch);
         assert_list_eq(&a->mounts, &b->mounts);
@@ -115,6 +119,8 @@ START_TEST(test_format_exact)
         rec.tree.dev = 5;
         rec.tree.ino = 6;
         rec.tree.btime_ns = 7;
+        rec.mount_id = 8;
+        rec.dev = (uint64_t) 254 << 32 | 3;
         add(&rec.layers, "/l0");
         add(&rec.scratch, "/s");
         add(&rec.mounts, "/m");
@@ -127,6 +133,8 @@ START_TEST(test_format_exact)
                                "pid=34\n"
                                "read_only=0\n"
                                "tree=5:6:7\n"
+                               "mount_id=8\n"
+                               "dev=254:3\n"
                                "layer=/l0\n"
                                "scratch=/s\n"
                                "mount=/m\n");
@@ -147,12 +155,12 @@ START_TEST(test_round_trip_full)
         ck_assert_int_eq(ovl_record_format(&in, &text, &len), 0);
         ck_assert_ptr_nonnull(text);
         ck_assert_uint_eq(len, strlen(text));
-        /* Every value is on one line: exactly 8 fixed lines + 8 list lines. */
+        /* Every value is on one line: exactly 9 fixed lines (dev included) + 8 list lines. */
         {
                 size_t lines = 0;
                 for (size_t i = 0; i < len; i++)
                         lines += text[i] == '\n';
-                ck_assert_uint_eq(lines, 16);
+                ck_assert_uint_eq(lines, 17);
         }
         ck_assert_int_eq(ovl_record_parse(text, len, "rt", &out, &err), 0);
         assert_record_eq(&in, &out);
@@ -199,6 +207,10 @@ START_TEST(test_parse_minimal_defaults)
         ck_assert_uint_eq(rec.tree.dev, 0);
         ck_assert_uint_eq(rec.tree.ino, 0);
         ck_assert_uint_eq(rec.tree.btime_ns, 0);
+        /* Records written before `dev` existed: none recorded. */
+        ck_assert_uint_eq(rec.mount_id, 0);
+        ck_assert_uint_eq(rec.mount_id_reusable, 0);
+        ck_assert_uint_eq(rec.dev, 0);
         ck_assert_uint_eq(rec.layers.count, 0);
         ck_assert_uint_eq(rec.scratch.count, 0);
         ck_assert_uint_eq(rec.mounts.count, 0);
@@ -247,6 +259,20 @@ START_TEST(test_parse_tree)
         ck_assert_uint_eq(rec.tree.dev, 2049);
         ck_assert_uint_eq(rec.tree.ino, UINT64_MAX);
         ck_assert_uint_eq(rec.tree.btime_ns, 0);
+        ovl_record_clear(&rec);
+}
+END_TEST
+
+START_TEST(test_parse_dev)
+{
+        struct ovl_record rec = { 0 };
+
+        parse_ok(V MINIMAL "mount_id=2147501308\ndev=0:39\n", &rec);
+        ck_assert_uint_eq(rec.mount_id, 2147501308u);
+        ck_assert_uint_eq(rec.dev, 39);
+        ovl_record_clear(&rec);
+        parse_ok(V MINIMAL "dev=4294967295:4294967295\n", &rec);
+        ck_assert_uint_eq(rec.dev, UINT64_MAX);
         ovl_record_clear(&rec);
 }
 END_TEST
@@ -334,6 +360,20 @@ START_TEST(test_bad_tree)
         parse_bad_str(V MINIMAL "tree=1:-2:3\n", "line 4: bad value for tree");
         parse_bad_str(V MINIMAL "tree=1:+2:3\n", "line 4: bad value for tree");
         parse_bad_str(V MINIMAL "tree=1: 2:3\n", "line 4: bad value for tree");
+}
+END_TEST
+
+START_TEST(test_bad_dev)
+{
+        parse_bad_str(V MINIMAL "dev=1\n", "line 4: bad value for dev");
+        parse_bad_str(V MINIMAL "dev=1:\n", "line 4: bad value for dev");
+        parse_bad_str(V MINIMAL "dev=:1\n", "line 4: bad value for dev");
+        parse_bad_str(V MINIMAL "dev=1:2:3\n", "line 4: bad value for dev");
+        parse_bad_str(V MINIMAL "dev=-1:2\n", "line 4: bad value for dev");
+        parse_bad_str(V MINIMAL "dev=4294967296:0\n", "line 4: bad value for dev");
+        parse_bad_str(V MINIMAL "dev=0:4294967296\n", "line 4: bad value for dev");
+        parse_bad_str(V MINIMAL "dev=0x1:2\n", "line 4: bad value for dev");
+        parse_bad_str(V MINIMAL "dev=1:2\ndev=1:2\n", "line 5: bad value for dev");
 }
 END_TEST
 
@@ -482,6 +522,7 @@ Suite *ovl_unit_suite(void)
         tcase_add_test(good, test_parse_value_with_equals);
         tcase_add_test(good, test_parse_read_only_one);
         tcase_add_test(good, test_parse_tree);
+        tcase_add_test(good, test_parse_dev);
         tcase_add_test(good, test_state_name);
         tcase_add_test(good, test_strlist);
         suite_add_tcase(s, good);
@@ -493,6 +534,7 @@ Suite *ovl_unit_suite(void)
         tcase_add_test(bad, test_bad_pid);
         tcase_add_test(bad, test_bad_read_only);
         tcase_add_test(bad, test_bad_tree);
+        tcase_add_test(bad, test_bad_dev);
         tcase_add_test(bad, test_bad_tree_overflow);
         tcase_add_test(bad, test_bad_repeated_or_relative);
         tcase_add_test(bad, test_bad_escape_q);
