@@ -64,6 +64,7 @@ static void print_json(const struct ovl_record *rec, const struct ovl_who *w)
                 ovl_json_array_end(&j);
                 ovl_json_string(&j, "mount_point", n->mount_point);
                 ovl_json_bool(&j, "ovlbackend_workers", n->ovlbackend);
+                ovl_json_bool(&j, "unprivileged_userns", n->unprivileged);
                 ovl_json_object_end(&j);
         }
         ovl_json_array_end(&j);
@@ -100,7 +101,10 @@ static void print_text(const struct ovl_record *rec, const struct ovl_who *w, in
                 print_process(n->n_pids ? n->pids[0] : 0, n->comm);
                 fputs("mount-namespace ", stdout);
                 ovl_escape_text(stdout, n->mount_point);
-                printf(" mnt:[%" PRIu64 "]%s\n", n->mnt_ns, n->ovlbackend ? " (ovlbackend workers)" : "");
+                printf(" mnt:[%" PRIu64 "]%s\n", n->mnt_ns,
+                       n->ovlbackend     ? " (ovlbackend workers)"
+                       : n->unprivileged ? " (an unprivileged user namespace: not counted)"
+                                         : "");
         }
         if (verbosity > 0 && w->n_holders == 0 && w->n_namespaces == 0) {
                 fputs("nothing holds ", stdout);

@@ -86,7 +86,10 @@ int ovl_tree_id_get(int dirfd, const char *name, struct ovl_tree_id *ret)
 {
         struct statx sx;
 
-        if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH), STATX_INO | STATX_BTIME, &sx) < 0)
+        /* AT_STATX_DONT_SYNC: device, inode and birth time never change, so a network or FUSE
+         * filesystem is not asked (a FUSE one could make us wait as long as it likes). */
+        if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | (*name ? 0 : AT_EMPTY_PATH),
+                  STATX_INO | STATX_BTIME, &sx) < 0)
                 return -errno;
         *ret = (struct ovl_tree_id){
                 .dev = ((uint64_t) sx.stx_dev_major << 32) | sx.stx_dev_minor,

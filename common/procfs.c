@@ -6,8 +6,11 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/nsfs.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common/fsutil.h"
@@ -222,13 +225,26 @@ int ovl_proc_runs_our_program(int pid_fd)
 {
         static struct stat ours;
         static int known; /* 0: not looked up yet, 1: ours is set, -errno: could not be read */
-        struct stat st;
+        struct statx sx;
 
         if (!known)
                 known = stat("/proc/self/exe", &ours) == 0 ? 1 : -errno;
         if (known < 0)
                 return known;
-        if (fstatat(pid_fd, "exe", &st, 0) < 0)
+        /* Cached attributes: the program may be on a FUSE filesystem that would not answer. */
+        if (statx(pid_fd, "exe", AT_STATX_DONT_SYNC, STATX_INO, &sx) < 0)
                 return gone_or(errno);
-        return st.st_dev == ours.st_dev && st.st_ino == ours.st_ino;
+        return makedev(sx.stx_dev_major, sx.stx_dev_minor) == ours.st_dev && sx.stx_ino == ours.st_ino;
+}
+
+int ovl_proc_ns_owner_uid(int pid_fd, const char *ns, uid_t *ret)
+{
+        _cleanup_close_ int fd = openat(pid_fd, ns, O_RDONLY | O_CLOEXEC), userns = -1;
+
+        if (fd < 0)
+                return gone_or(errno);
+        userns = ioctl(fd, NS_GET_USERNS);
+        if (userns < 0 || ioctl(userns, NS_GET_OWNER_UID, ret) < 0)
+                return -errno;
+        return 0;
 }

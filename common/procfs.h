@@ -52,6 +52,10 @@ int ovl_proc_fopen(int pid_fd, const char *name, FILE **ret);
  * Returns 0, -ESRCH or -errno. */
 int ovl_proc_ns_inode(int pid_fd, const char *ns, uint64_t *ret);
 
+/* Reads the owner (its creator's uid) of the user namespace that owns the namespace link ns below
+ * pid_fd. Returns 0, -ESRCH or -errno. */
+int ovl_proc_ns_owner_uid(int pid_fd, const char *ns, uid_t *ret);
+
 /* Copies the process' name (/proc/PID/comm, without its newline) into buf. Returns 0, -ESRCH or
  * -errno. */
 int ovl_proc_comm(int pid_fd, char *buf, size_t size);

@@ -96,6 +96,9 @@ struct ovl_holder_ns {
         char *mount_point; /* where the first such mount is, as that namespace sees it */
         bool ovlbackend;   /* every process in it is ovlbackend itself: a sandboxed worker of
                             * another run, whose copy of every mount goes when it exits */
+        bool unprivileged; /* owned by a user namespace a user other than root made: any user can
+                            * copy the host's mounts into one (unshare -Urm) without reaching R,
+                            * so it does not count as holding (it cannot keep a rootfs forever) */
 };
 
 /* Everyone holding a rootfs. */
@@ -104,7 +107,7 @@ struct ovl_who {
         size_t n_holders;
         struct ovl_holder_ns *namespaces;
         size_t n_namespaces;
-        size_t unreadable; /* processes whose /proc entries this user may not read */
+        size_t unreadable; /* processes whose /proc entries this user may not read (as root: an LSM) */
 };
 
 void ovl_who_clear(struct ovl_who *w);

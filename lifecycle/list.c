@@ -67,8 +67,11 @@ static void describe(struct ovl_workdir *wd, struct ovl_rootfs_info *info)
         if (ovl_workdir_lock(wd, info->id, false, &lock_fd, NULL) == -EBUSY)
                 info->presence = OVL_PRESENCE_BUSY;
         else if (info->rec.state != OVL_RECORD_READY)
-                info->presence = b && held(b, &info->rec) ? OVL_PRESENCE_BUSY : OVL_PRESENCE_STALE;
+                info->presence = OVL_PRESENCE_STALE;
         ovl_workdir_unlock(wd, info->id, lock_fd, false);
+        /* After the unlock: the scan reads all of /proc, and a gc or destroy must not wait for it. */
+        if (info->presence == OVL_PRESENCE_STALE && b && held(b, &info->rec))
+                info->presence = OVL_PRESENCE_BUSY;
         (void) ovl_mounttable_is_mounted(info->rec.rootfs, &info->mounted);
         if (info->presence == OVL_PRESENCE_MISSING && b) {
                 _cleanup_close_ int fd = open(info->rec.rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

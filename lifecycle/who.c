@@ -72,7 +72,7 @@ bool ovl_who_held(const struct ovl_who *w)
         if (w->n_holders > 0)
                 return true;
         for (size_t i = 0; i < w->n_namespaces; i++)
-                if (!w->namespaces[i].ovlbackend)
+                if (!w->namespaces[i].ovlbackend && !w->namespaces[i].unprivileged)
                         return true;
         return false;
 }
@@ -126,6 +126,8 @@ static int on_mount(void *ctx, const struct ovl_mount_entry *m)
         int r;
 
         nr->mounts++;
+        if (m->id == nr->s->t.own_id)
+                nr->s->t.own_id_attached = true;
         if (!ovl_who_mount_matches(&nr->s->t, m))
                 return 0;
         r = ovl_who_target_add_id(&nr->s->t, m->id);
@@ -167,6 +169,22 @@ static bool only_ovlbackend(struct scan *s, uint64_t ino, const pid_t *pids, siz
         return n > 0;
 }
 
+/* Whether the user namespace owning namespace ino was made by a user other than root (asked
+ * through the first of its processes still in it; unknown counts as root's). */
+static bool unprivileged_owner(struct scan *s, uint64_t ino, const pid_t *pids, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_close_ int fd = ovl_proc_open_pid(s->proc_fd, pids[i]);
+                uint64_t now;
+                uid_t owner;
+
+                if (fd >= 0 && ovl_proc_ns_inode(fd, "ns/mnt", &now) == 0 && now == ino &&
+                    ovl_proc_ns_owner_uid(fd, "ns/mnt", &owner) == 0)
+                        return owner != 0;
+        }
+        return false;
+}
+
 /* Adds namespace ino as a holder, with its processes (none for our own). Returns 0 or -ENOMEM. */
 static int add_holder_ns(struct scan *s, uint64_t ino, const pid_t *pids, size_t n, char *mount_point)
 {
@@ -183,6 +201,7 @@ static int add_holder_ns(struct scan *s, uint64_t ino, const pid_t *pids, size_t
         if (ino == s->own_ns)
                 return 0;
         h->ovlbackend = only_ovlbackend(s, ino, pids, n);
+        h->unprivileged = unprivileged_owner(s, ino, pids, n);
         h->pids = malloc(n * sizeof(pid_t));
         if (!h->pids)
                 return -ENOMEM;
@@ -334,16 +353,24 @@ static bool proc_lists(struct ovl_who_process *w, uint64_t mnt_id)
         return false;
 }
 
+/* Whether p is our child: the destroy worker asking, never a holder (nor unreadable: it is
+ * sandboxed, not dumpable). */
+static bool is_our_child(struct proc *p)
+{
+        pid_t ppid;
+
+        if (p->ours < 0)
+                p->ours = p->w.fd >= 0 && ovl_proc_ppid(p->w.fd, &ppid) == 0 && ppid == p->s->self;
+        return p->ours;
+}
+
 static int add_holder(struct proc *p, enum ovl_holder_kind kind, int fd, const char *name, bool scratch)
 {
         struct ovl_who *res = p->s->res;
         struct ovl_holder *grown;
         struct ovl_holder *h;
-        pid_t ppid;
 
-        if (p->ours < 0)
-                p->ours = ovl_proc_ppid(p->w.fd, &ppid) == 0 && ppid == p->s->self;
-        if (p->ours)
+        if (is_our_child(p))
                 return 0;
         grown = realloc(res->holders, (res->n_holders + 1) * sizeof(*grown));
         if (!grown)
@@ -371,6 +398,16 @@ static int check_object(struct proc *p, enum ovl_holder_kind kind, int fd, const
         if (r == 0)
                 r = ovl_who_object_inside(&p->s->t, &p->w, name, &o, &scratch);
         return r > 0 ? add_holder(p, kind, fd, name, scratch) : r;
+}
+
+static int check_root(struct proc *p)
+{
+        return check_object(p, OVL_HOLDER_ROOT, -1, "root");
+}
+
+static int check_cwd(struct proc *p)
+{
+        return check_object(p, OVL_HOLDER_CWD, -1, "cwd");
 }
 
 static int check_fds(struct proc *p)
@@ -458,16 +495,17 @@ static int check_uses(struct proc *p)
                 if (r < 0)
                         return r;
         }
-        r = check_object(p, OVL_HOLDER_ROOT, -1, "root");
-        if (r != -ENOMEM)
-                r = check_object(p, OVL_HOLDER_CWD, -1, "cwd");
-        if (r != -ENOMEM)
-                r = check_fds(p);
-        if (r == -EACCES || r == -EPERM)
-                s->res->unreadable++;
-        if (r != -ENOMEM)
-                r = check_maps(p);
-        return r == -ENOMEM ? r : 0;
+        int (*const checks[])(struct proc *) = { check_root, check_cwd, check_fds, check_maps };
+        bool unreadable = false;
+
+        for (size_t i = 0; i < ARRAY_SIZE(checks); i++) {
+                r = checks[i](p);
+                if (r == -ENOMEM)
+                        return r;
+                unreadable |= r == -EACCES || r == -EPERM;
+        }
+        s->res->unreadable += unreadable && !is_our_child(p);
+        return 0;
 }
 
 static int check_process(struct scan *s, pid_t pid)
@@ -477,8 +515,13 @@ static int check_process(struct scan *s, pid_t pid)
         };
         int r = 0;
 
-        if (p.w.fd >= 0 && ovl_proc_ns_inode(p.w.fd, "ns/mnt", &p.ns) == 0)
+        r = p.w.fd < 0 ? p.w.fd : ovl_proc_ns_inode(p.w.fd, "ns/mnt", &p.ns);
+        if (r == 0)
                 r = check_uses(&p);
+        else if ((r == -EACCES || r == -EPERM) && !is_our_child(&p))
+                s->res->unreadable++;
+        if (r != -ENOMEM)
+                r = 0; /* gone, or counted as unreadable */
         safe_close(p.w.fd);
         free(p.here.ids);
         return r;
@@ -537,7 +580,8 @@ int ovl_who_scan(const struct ovl_backend_ops *b, const struct ovl_record *rec, 
                 ovl_who_clear(ret);
                 return ovl_error_fail(err, -r, "rootfs %s: who holds it: /proc", rec->rootfs);
         }
-        qsort(ret->holders, ret->n_holders, sizeof(*ret->holders), by_pid_then_kind);
+        if (ret->n_holders > 1) /* qsort must not be given NULL, which no holders is */
+                qsort(ret->holders, ret->n_holders, sizeof(*ret->holders), by_pid_then_kind);
         return 0;
 }
 
@@ -564,7 +608,7 @@ char *ovl_who_describe(const struct ovl_who *w, size_t max)
         }
         for (size_t i = 0; i < w->n_namespaces; i++) {
                 const struct ovl_holder_ns *n = &w->namespaces[i];
-                if (n->ovlbackend || total++ >= max)
+                if (n->ovlbackend || n->unprivileged || total++ >= max)
                         continue;
                 fprintf(f, "%sthe mount namespace mnt:[%" PRIu64 "]", said++ ? ", " : "", n->mnt_ns);
                 if (n->n_pids)
@@ -601,6 +645,9 @@ int ovl_who_may_remove(const struct ovl_backend_ops *b, const struct ovl_record 
                                       "told: what its mount uses is kept, with the record");
                 return r;
         }
+        /* A process that cannot be read (as root: a security module, or a hypervisor's init
+         * whose entries even root may not read, as on CI here) is not taken for a holder: that
+         * would keep every overlay's scratch forever on such a host. `who` reports the count. */
         if (!ovl_who_held(&w)) {
                 ovl_who_clear(&w);
                 return 0;

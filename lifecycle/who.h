@@ -31,14 +31,14 @@ struct ovl_who_dir {
 struct ovl_who_target {
         const struct ovl_record *rec;
         enum ovl_who_rule rule;
-        uint64_t dev;        /* the device of what R shows (rec->dev, the copy's tree); 0: unknown */
-        char *fs_root;       /* MOUNT_ROOT, SUBTREE: that directory's path within its filesystem */
-        char source[64];     /* SUPERBLOCK: the source our mount has ("ovlbackend-<record id>") */
-        char *upperdir;      /* SUPERBLOCK: the upper dir our mount names in its options, or NULL */
-        char *layer;         /* MOUNT_ROOT: where the layer is (a mount there is the store's own) */
-        uint64_t own_id;     /* the plain id of the mount the record made at R; 0: unknown */
-        uint64_t own_unique; /* its unique id (rec->mount_id); 0: none */
-        uint64_t *ids;       /* the plain ids of the mounts of ours seen in mount namespaces */
+        uint64_t dev;         /* the device of what R shows (rec->dev, the copy's tree); 0: unknown */
+        char *fs_root;        /* MOUNT_ROOT, SUBTREE: that directory's path within its filesystem */
+        char source[64];      /* SUPERBLOCK: the source our mount has ("ovlbackend-<record id>") */
+        char *layer;          /* MOUNT_ROOT: where the layer is (a mount there is the store's own) */
+        uint64_t own_id;      /* the plain id of the mount the record made at R; 0: unknown */
+        uint64_t own_unique;  /* its unique id (rec->mount_id); 0: none */
+        bool own_id_attached; /* some mount table read in this scan lists own_id (whatever mount) */
+        uint64_t *ids;        /* the plain ids of the mounts of ours seen in mount namespaces */
         size_t n_ids;
         struct ovl_who_dir *dirs;
         size_t n_dirs;

@@ -79,19 +79,6 @@ static int fs_path_of(const char *path, uint64_t *ret_dev, char **ret_root)
         return r;
 }
 
-/* The upper dir the overlay's mount names (upperdir=), when its path can be compared as the kernel
- * shows it: one the kernel would escape (a comma, a space, a backslash) is left to the source and
- * the device. Returns 0 (*ret NULL without one) or -ENOMEM. */
-static int upper_of(const struct ovl_record *rec, char **ret)
-{
-        for (size_t i = 0; i < rec->scratch.count; i++) {
-                const char *s = rec->scratch.items[i], *slash = strrchr(s, '/');
-                if (strcmp(slash, "/upper") == 0 && !strpbrk(s, ", \t\n\\=#"))
-                        return (*ret = strdup(s)) ? 0 : -ENOMEM;
-        }
-        return 0;
-}
-
 static int add_dir(struct ovl_who_target *t, const char *path, const struct ovl_tree_id *id, bool scratch)
 {
         struct ovl_who_dir *grown = realloc(t->dirs, (t->n_dirs + 1) * sizeof(*grown));
@@ -175,7 +162,6 @@ int ovl_who_target_init(const struct ovl_backend_ops *b, const struct ovl_record
                 r = init_tree(&t);
         if (r == 0 && t.rule == OVL_WHO_SUPERBLOCK) {
                 ovl_mount_source(rec->rootfs, t.source, sizeof(t.source));
-                r = upper_of(rec, &t.upperdir);
         }
         /* A bind shows its layer: the layer's directory within its filesystem, on the layer's
          * device (which is the mount's). */
@@ -198,7 +184,6 @@ int ovl_who_target_init(const struct ovl_backend_ops *b, const struct ovl_record
 void ovl_who_target_clear(struct ovl_who_target *t)
 {
         free(t->fs_root);
-        free(t->upperdir);
         free(t->layer);
         free(t->ids);
         for (size_t i = 0; i < t->n_dirs; i++)
@@ -223,18 +208,12 @@ int ovl_who_target_add_id(struct ovl_who_target *t, uint64_t id)
 }
 
 /* An overlay's device is anonymous and handed out again once its filesystem is gone: its source,
- * which names R's record, and the upper dir it names tell ours from a later one that got the same
- * device (a read-only overlay has no upper dir to show; every overlay shows its source). */
+ * which names R's record, tells ours from a later one that got the same device (another assemble
+ * of R is refused while ours is held). Not the upperdir= it shows: the kernel shows the string it
+ * was given, which is /proc/self/fd/N or N where the upper dir was passed as an fd (before 6.13). */
 static bool overlay_is_ours(const struct ovl_who_target *t, const struct ovl_mount_entry *m)
 {
-        _cleanup_free_ char *upper = NULL;
-
-        if (strcmp(m->fstype, "overlay") != 0 || strcmp(m->source, t->source) != 0)
-                return false;
-        if (!t->upperdir)
-                return true;
-        return ovl_mounttable_option(m->fs_options, "upperdir", &upper) == 0 && upper &&
-               strcmp(upper, t->upperdir) == 0;
+        return strcmp(m->fstype, "overlay") == 0 && strcmp(m->source, t->source) == 0;
 }
 
 bool ovl_who_mount_matches(const struct ovl_who_target *t, const struct ovl_mount_entry *m)
@@ -277,7 +256,10 @@ static bool on_our_mount(const struct ovl_who_target *t, struct ovl_who_process 
                 if ((o->mnt_id == t->own_id || (!t->own_id && o->dev == t->dev)) &&
                     ovl_proc_object(p->fd, name, true, &u) == 0 && u.mnt_id == t->own_unique)
                         return true;
-        } else if (t->own_id && o->mnt_id == t->own_id && o->dev == t->dev) {
+        } else if (t->own_id && o->mnt_id == t->own_id && (o->dev == t->dev || !t->own_id_attached)) {
+                /* Detached (no mount table lists the id), it is still ours: an id is not handed
+                 * out again while its mount exists, and an overlay's file may show its layer's
+                 * device. */
                 return true;
         }
         if (!has_id(t, o->mnt_id))
@@ -321,10 +303,13 @@ static const struct ovl_who_dir *dir_above(const struct ovl_who_target *t, int p
                 if (d)
                         return d;
                 up = openat(fd, "..", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (up < 0 || ovl_tree_id_get(up, "", &up_id) < 0 ||
-                    (up_id.dev == id.dev && up_id.ino == id.ino && up_id.btime_ns == id.btime_ns)) {
+                /* Our dirs are on one device each: above the top of that device there is none of
+                 * them, and the walk never goes on into another filesystem (a FUSE one could make
+                 * it wait). */
+                if (up < 0 || ovl_tree_id_get(up, "", &up_id) < 0 || up_id.dev != id.dev ||
+                    (up_id.ino == id.ino && up_id.btime_ns == id.btime_ns)) {
                         safe_close(up);
-                        return NULL; /* the top of its mount tree */
+                        return NULL; /* the top of its mount tree or device */
                 }
                 close_and_replace(fd, up);
         }

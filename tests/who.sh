@@ -8,7 +8,8 @@
 # says who, and `list` says busy; gc keeps it as long as they hold it and finishes once they are
 # gone, leaving no record, no scratch and no mount. The copy and bind destroys go ahead as before
 # (nothing they remove is used by a mount). Also: who on a path ovlbackend did not assemble (exit
-# 2), on an unheld rootfs (nothing), and while holders come and go.
+# 2), on an unheld rootfs (nothing), and while holders come and go; an unprivileged user's namespace
+# holding a copy is listed but does not hold the rootfs.
 . "${OVL_TESTS_SRCDIR:-$(dirname "$0")}/lib/common.sh"
 require_root
 require_cmd python3 findmnt unshare
@@ -205,6 +206,23 @@ PY
         kill_holders
         run_ovl 0 gc
         assert_contains "$OUT" "removed record"
+        assert_workdir_clean
+        # Any user can copy the host's mounts, ours too, into a user and mount namespace of its own
+        # (unshare -Urm) without reaching R: listed, never counted, or anyone could keep any rootfs.
+        run_ovl 0 assemble --backend=overlay --rootfs="$R" "${layers[@]}"
+        setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urm sleep 1000 &
+        HOLDERS+=("$!")
+        wait_for "an unprivileged user's namespace" in_other_ns "$!"
+        run_ovl 0 who --json "$R"
+        python3 - "$OUT" "$!" <<'PY' || fail "who with an unprivileged user's namespace: $OUT"
+import json, sys
+o = json.loads(sys.argv[1])
+[n] = [n for n in o["namespaces"] if int(sys.argv[2]) in n["pids"]]
+assert n["unprivileged_userns"] is True and o["held"] is False, o
+PY
+        run_ovl 0 destroy "$R"
+        kill_holders
+        run_ovl 0 gc # the cached layers no rootfs uses now
         assert_workdir_clean
         echo "overlay: who names all four holders; destroy keeps it while held, gc finishes; old records too" \
                 "($((SECONDS - start)) s)"

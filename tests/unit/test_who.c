@@ -189,9 +189,7 @@ END_TEST
 START_TEST(test_match_superblock)
 {
         struct ovl_record rec = { .rootfs = (char *) "/tmp/r" };
-        struct ovl_who_target t = {
-                .rec = &rec, .rule = OVL_WHO_SUPERBLOCK, .dev = DEV(0, 39), .upperdir = (char *) "/w/rootfs/x/upper"
-        };
+        struct ovl_who_target t = { .rec = &rec, .rule = OVL_WHO_SUPERBLOCK, .dev = DEV(0, 39) };
         struct ovl_mount_entry m = {
                 .id = 5,
                 .dev = DEV(0, 39),
@@ -207,20 +205,18 @@ START_TEST(test_match_superblock)
         /* Any mount of that instance, wherever and whatever part of it it shows. */
         m.root = "/etc";
         ck_assert(ovl_who_mount_matches(&t, &m));
-        /* Another overlay that got the device again once ours was gone: another upper dir, none
-         * (read-only), or another source. */
-        m.fs_options = "rw,lowerdir=/l,upperdir=/other/upper,workdir=/other/work";
-        ck_assert(!ovl_who_mount_matches(&t, &m));
-        m.fs_options = "ro,lowerdir=/l:/m";
-        ck_assert(!ovl_who_mount_matches(&t, &m));
-        m.fs_options = "rw,lowerdir=/l,upperdir=/w/rootfs/x/upper,workdir=/w/rootfs/x/work";
-        m.source = "ovlbackend-fedcba9876543210";
-        ck_assert(!ovl_who_mount_matches(&t, &m));
-        m.source = "ovlbackend-0123456789abcdef";
-        /* A read-only rootfs of ours has no upper dir: the source and the device decide. */
-        t.upperdir = NULL;
+        /* The upper dir as the kernel shows it does not decide: before 6.13 it is the string it was
+         * given (/proc/self/fd/N, or N), and a read-only rootfs has none. */
+        m.fs_options = "rw,lowerdir=/l,upperdir=/proc/self/fd/7,workdir=/proc/self/fd/8";
+        ck_assert(ovl_who_mount_matches(&t, &m));
         m.fs_options = "ro,lowerdir=/l:/m";
         ck_assert(ovl_who_mount_matches(&t, &m));
+        /* Another overlay that got the device again once ours was gone has another source. */
+        m.source = "ovlbackend-fedcba9876543210";
+        ck_assert(!ovl_who_mount_matches(&t, &m));
+        m.source = "overlay";
+        ck_assert(!ovl_who_mount_matches(&t, &m));
+        m.source = "ovlbackend-0123456789abcdef";
         m.fstype = "tmpfs";
         ck_assert(!ovl_who_mount_matches(&t, &m));
         m.fstype = "overlay";
