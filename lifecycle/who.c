@@ -150,19 +150,33 @@ static int read_mountinfo(int pid_fd, struct ns_read *nr)
         return r == 0 && nr->mounts == 0 ? -ESRCH : r;
 }
 
+/* Whether r (a -errno from /proc) says the entry is not ours to read, rather than gone. */
+static bool unreadable(int r)
+{
+        return r == -EACCES || r == -EPERM;
+}
+
+/* Opens /proc/PID of a process seen in namespace ino, if it is still there and still in it (a pid
+ * may have been reused meanwhile). Returns the fd, -ESRCH when gone or moved, or -errno. */
+static int open_ns_member(struct scan *s, pid_t pid, uint64_t ino)
+{
+        _cleanup_close_ int fd = ovl_proc_open_pid(s->proc_fd, pid);
+        uint64_t now;
+        int r = fd < 0 ? fd : ovl_proc_ns_inode(fd, "ns/mnt", &now);
+
+        if (r < 0)
+                return r;
+        return now == ino ? TAKE_FD(fd) : -ESRCH;
+}
+
 /* Whether every process of the namespace runs ovlbackend itself. One gone meanwhile does not
  * count (a worker that has just finished); one that cannot be told does. */
 static bool only_ovlbackend(struct scan *s, uint64_t ino, const pid_t *pids, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
-                _cleanup_close_ int fd = ovl_proc_open_pid(s->proc_fd, pids[i]);
-                uint64_t now;
-                int r = fd < 0 ? fd : ovl_proc_ns_inode(fd, "ns/mnt", &now);
+                _cleanup_close_ int fd = open_ns_member(s, pids[i], ino);
+                int r = fd < 0 ? fd : ovl_proc_runs_our_program(fd);
 
-                if (r == 0 && now != ino)
-                        continue; /* its pid went to another process meanwhile */
-                if (r == 0)
-                        r = ovl_proc_runs_our_program(fd);
                 if (r == 0 || (r < 0 && !ovl_proc_gone(r)))
                         return false;
         }
@@ -174,12 +188,10 @@ static bool only_ovlbackend(struct scan *s, uint64_t ino, const pid_t *pids, siz
 static bool unprivileged_owner(struct scan *s, uint64_t ino, const pid_t *pids, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
-                _cleanup_close_ int fd = ovl_proc_open_pid(s->proc_fd, pids[i]);
-                uint64_t now;
+                _cleanup_close_ int fd = open_ns_member(s, pids[i], ino);
                 uid_t owner;
 
-                if (fd >= 0 && ovl_proc_ns_inode(fd, "ns/mnt", &now) == 0 && now == ino &&
-                    ovl_proc_ns_owner_uid(fd, "ns/mnt", &owner) == 0)
+                if (fd >= 0 && ovl_proc_ns_owner_uid(fd, "ns/mnt", &owner) == 0)
                         return owner != 0;
         }
         return false;
@@ -215,25 +227,20 @@ static int add_holder_ns(struct scan *s, uint64_t ino, const pid_t *pids, size_t
         return 0;
 }
 
-/* Reads namespace n's mountinfo through the first of its processes still there and still in it
- * (a pid may have been reused meanwhile). Returns 0 or -errno. */
+/* Reads namespace n's mountinfo through the first of its processes still there and still in it.
+ * Returns 0 or -errno. */
 static int read_namespace(struct scan *s, struct ns_seen *n)
 {
         struct ns_read nr = { .s = s, .ino = n->ino };
         int r = -ESRCH;
 
         for (size_t i = 0; ovl_proc_gone(r) && i < n->n_pids; i++) {
-                _cleanup_close_ int fd = ovl_proc_open_pid(s->proc_fd, n->pids[i]);
-                uint64_t ino;
+                _cleanup_close_ int fd = open_ns_member(s, n->pids[i], n->ino);
 
                 nr.mounts = 0;
-                r = fd < 0 ? fd : ovl_proc_ns_inode(fd, "ns/mnt", &ino);
-                if (r == 0 && ino != n->ino)
-                        r = -ESRCH;
-                if (r == 0)
-                        r = read_mountinfo(fd, &nr);
+                r = fd < 0 ? fd : read_mountinfo(fd, &nr);
         }
-        if (r == -EACCES || r == -EPERM)
+        if (unreadable(r))
                 s->res->unreadable++;
         if (r < 0 && r != -ENOMEM)
                 r = 0; /* gone, or not ours to read: nothing held there that we can tell */
@@ -281,13 +288,10 @@ static int note_threads(struct scan *s, int pid_fd, uint64_t process_ns)
 static int scan_namespaces(struct scan *s)
 {
         _cleanup_closedir_ DIR *d = NULL;
-        int fd = openat(s->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), pid, r;
+        int pid, r = ovl_proc_opendir(s->proc_fd, ".", &d);
 
-        d = fd < 0 ? NULL : fdopendir(fd);
-        if (!d) {
-                safe_close(fd);
-                return -errno;
-        }
+        if (r < 0)
+                return r;
         while ((r = ovl_proc_next_number(d, &pid)) > 0) {
                 _cleanup_close_ int pfd = pid == s->self ? -1 : ovl_proc_open_pid(s->proc_fd, pid);
                 uint64_t ino;
@@ -462,7 +466,7 @@ static int check_maps(struct proc *p)
                 if (ovl_proc_parse_maps_line(line, &m) <= 0 || seen_before(seen, &n_seen, ARRAY_SIZE(seen), &m))
                         continue;
                 r = ovl_who_map_inside(&p->s->t, &p->w, &m, map_files, &scratch);
-                if (r == -EPERM || r == -EACCES) {
+                if (unreadable(r)) {
                         map_files = false; /* not root after all: the lines alone */
                         r = ovl_who_map_inside(&p->s->t, &p->w, &m, false, &scratch);
                 }
@@ -496,15 +500,15 @@ static int check_uses(struct proc *p)
                         return r;
         }
         int (*const checks[])(struct proc *) = { check_root, check_cwd, check_fds, check_maps };
-        bool unreadable = false;
+        bool any_unreadable = false;
 
         for (size_t i = 0; i < ARRAY_SIZE(checks); i++) {
                 r = checks[i](p);
                 if (r == -ENOMEM)
                         return r;
-                unreadable |= r == -EACCES || r == -EPERM;
+                any_unreadable |= unreadable(r);
         }
-        s->res->unreadable += unreadable && !is_our_child(p);
+        s->res->unreadable += any_unreadable && !is_our_child(p);
         return 0;
 }
 
@@ -518,7 +522,7 @@ static int check_process(struct scan *s, pid_t pid)
         r = p.w.fd < 0 ? p.w.fd : ovl_proc_ns_inode(p.w.fd, "ns/mnt", &p.ns);
         if (r == 0)
                 r = check_uses(&p);
-        else if ((r == -EACCES || r == -EPERM) && !is_our_child(&p))
+        else if (unreadable(r) && !is_our_child(&p))
                 s->res->unreadable++;
         if (r != -ENOMEM)
                 r = 0; /* gone, or counted as unreadable */
@@ -531,13 +535,10 @@ static int check_process(struct scan *s, pid_t pid)
 static int scan_processes(struct scan *s)
 {
         _cleanup_closedir_ DIR *d = NULL;
-        int fd = openat(s->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), pid, r;
+        int pid, r = ovl_proc_opendir(s->proc_fd, ".", &d);
 
-        d = fd < 0 ? NULL : fdopendir(fd);
-        if (!d) {
-                safe_close(fd);
-                return -errno;
-        }
+        if (r < 0)
+                return r;
         while ((r = ovl_proc_next_number(d, &pid)) > 0)
                 if (pid != s->self && (r = check_process(s, (pid_t) pid)) < 0)
                         return r;
